@@ -1,0 +1,35 @@
+"""Lazy imports of heavy optional modules.
+
+``require("torch", extra="train", purpose="training")`` imports and returns the
+module, or raises :class:`~dagh.errors.DependencyError` naming the extra that
+provides it. Nothing here imports an optional module at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from dagh.errors import DependencyError
+
+
+def require(module: str, *, extra: str, purpose: str) -> ModuleType:
+    """Import ``module`` or raise a DependencyError that names ``extra``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        # Only a missing top-level package is "not installed"; a broken install
+        # (ImportError inside the package) is re-raised so the real cause shows.
+        missing = getattr(exc, "name", None)
+        if missing is not None and module.split(".")[0] != missing.split(".")[0]:
+            raise
+        raise DependencyError(module, extra, purpose) from exc
+
+
+def available(module: str) -> bool:
+    """True when ``module`` can be imported (imports it as a side effect)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Evaluation: numpy retrieval metrics (torch-free) and encoding helpers."""

@@ -1,0 +1,1 @@
+"""Training (torch): losses, the training loop, checkpoints."""
