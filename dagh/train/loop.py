@@ -92,8 +92,10 @@ def train(model_config: ModelConfig, loss_config: LossConfig, train_config: Trai
             f"{splits.train.num_identities} identities ({time.perf_counter() - t0:.1f} s)")
     model = model_from_config(model_config).to(device)
     criterion = DiscreteIdentityLoss(loss_config, splits.train.num_identities, model_config.bits).to(device)
-    params = list(model.parameters()) + list(criterion.parameters())
-    optimizer = torch.optim.AdamW(params, lr=train_config.lr, weight_decay=train_config.weight_decay)
+    # The classifier is normalized (margin) or tiny (softmax): no weight decay on it.
+    optimizer = torch.optim.AdamW(
+        [{"params": model.parameters()}, {"params": criterion.parameters(), "weight_decay": 0.0}],
+        lr=train_config.lr, weight_decay=train_config.weight_decay)
     history: list[dict[str, Any]] = []
     start_epoch = 0
     if resume is not None:
@@ -120,6 +122,7 @@ def train(model_config: ModelConfig, loss_config: LossConfig, train_config: Trai
     steps_per_epoch = max(1, n // train_config.batch_size)
     for epoch in range(start_epoch, train_config.epochs):
         model.train()
+        criterion.train()
         rng = np.random.default_rng([train_config.seed, epoch])
         order = rng.permutation(n)
         sums = {"total": 0.0, "identity": 0.0, "center": 0.0, "quant": 0.0}

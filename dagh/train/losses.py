@@ -69,8 +69,11 @@ def center_loss(codes: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor
 class DiscreteIdentityLoss(nn.Module):
     """Identity classifier + center term + quantization penalty on the hash codes.
 
-    The classifier weights and the identity centers are parameters of this
-    module; they are trained with the network and saved in the checkpoint.
+    The classifier weights are parameters trained with the network. The
+    identity centers are a buffer moved towards the mean code of each identity
+    in the batch (the center-loss update of Wen et al., ECCV 2016), so the
+    center term only pulls codes, and an identity's center starts at its first
+    batch mean rather than at 0 (which would pull every h towards 0).
     """
 
     def __init__(self, config: LossConfig, num_identities: int, bits: int):
@@ -80,7 +83,20 @@ class DiscreteIdentityLoss(nn.Module):
         self.config = config
         self.weight = nn.Parameter(torch.randn(num_identities, bits) * 0.1)
         self.bias = nn.Parameter(torch.zeros(num_identities)) if config.classifier == "softmax" else None
-        self.centers = nn.Parameter(torch.zeros(num_identities, bits))
+        self.register_buffer("centers", torch.zeros(num_identities, bits))
+        self.register_buffer("center_seen", torch.zeros(num_identities, dtype=torch.bool))
+        self.center_momentum = 0.5
+
+    @torch.no_grad()
+    def update_centers(self, codes: torch.Tensor, labels: torch.Tensor) -> None:
+        """Move each identity's center towards the mean of its codes in the batch."""
+        ids, inverse = labels.unique(return_inverse=True)
+        sums = codes.new_zeros(len(ids), codes.shape[1]).index_add_(0, inverse, codes)
+        means = sums / torch.bincount(inverse, minlength=len(ids)).unsqueeze(1).to(codes.dtype)
+        seen = self.center_seen[ids].unsqueeze(1)
+        alpha = self.center_momentum
+        self.centers[ids] = torch.where(seen, (1 - alpha) * self.centers[ids] + alpha * means, means)
+        self.center_seen[ids] = True
 
     def logits(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.config.classifier == "margin":
@@ -91,6 +107,8 @@ class DiscreteIdentityLoss(nn.Module):
         """Returns the terms, their weighted ``total``, and ``logits`` (without margin)."""
         c = self.config
         zero = codes.new_zeros(())
+        if self.training and c.center_weight:
+            self.update_centers(codes.detach(), labels)
         terms = {
             "identity": F.cross_entropy(self.logits(codes, labels), labels) if c.identity_weight else zero,
             "center": center_loss(codes, self.centers, labels) if c.center_weight else zero,

@@ -1,0 +1,39 @@
+# Quick start:  make demo   (train a 48-bit DAGH on synthetic faces, print mAP)
+#               make test   (the test suite)
+# Both create or reuse .venv. torch is pinned to the CPU build first, so pip
+# never pulls a multi-GB CUDA build on a machine without a GPU.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+TORCH_SPEC ?= torch==2.13.0
+DEMO_DIR ?= runs/demo
+
+.PHONY: demo test lint bench-ablation clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# One stamp per install, redone when pyproject.toml changes.
+$(VENV)/.installed-all: pyproject.toml | $(PY)
+	$(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q -e ".[all]"
+	touch $@
+
+demo: $(VENV)/.installed-all
+	$(VENV)/bin/dagh-train -o $(DEMO_DIR)/dagh48.pt --bits 48 --epochs 8 --json $(DEMO_DIR)/train.json
+	$(VENV)/bin/dagh-eval $(DEMO_DIR)/dagh48.pt --json $(DEMO_DIR)/eval.json
+
+test: $(VENV)/.installed-all
+	$(PY) -m pytest tests
+
+lint: $(VENV)/.installed-all
+	$(VENV)/bin/ruff check dagh tests benchmarks
+
+bench-ablation: $(VENV)/.installed-all
+	$(PY) benchmarks/ablation.py --out runs/ablation.json
+
+clean-venv:
+	rm -rf $(VENV)

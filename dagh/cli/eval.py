@@ -1,0 +1,71 @@
+"""dagh-eval: retrieval quality of a checkpoint (mAP, precision@k, radius-2)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from dagh.cli._common import echo_err, handle_errors, parse_int_list
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--data", default=None,
+              help="Dataset to evaluate on; default: the one the checkpoint was trained on.")
+@click.option("--topk", default="1,10,100", show_default=True, callback=parse_int_list,
+              help="Comma-separated k for precision@k.")
+@click.option("--radius", default=2, show_default=True, type=int, help="Hamming radius for P/R.")
+@click.option("--bits", type=int, default=None, help="Refuse a checkpoint of another code length.")
+@click.option("--model", "model_name", default=None, help="Refuse a checkpoint of another architecture.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the report as JSON to this file.")
+@handle_errors
+def main(checkpoint, data, topk, radius, bits, model_name, device, json_path):
+    """Encode the query (test) and database (train) splits with CHECKPOINT and
+    print mAP, precision@k and precision/recall within a Hamming radius.
+
+    \b
+    Example:
+      dagh-eval runs/demo/dagh48.pt --json runs/demo/eval.json
+    """
+    from dagh.data import DataSource, load_splits
+    from dagh.eval.encode import encode_faces
+    from dagh.eval.metrics import evaluate_retrieval
+    from dagh.train.checkpoint import load_checkpoint
+    from dagh.train.loop import resolve_device
+
+    ckpt = load_checkpoint(checkpoint, expect_model=model_name, expect_bits=bits)
+    stored = DataSource.from_dict(ckpt.state.get("data", {"kind": "synthetic"}))
+    source = stored if data is None else DataSource.parse(data, size=ckpt.preprocess.size,
+                                                          seed=stored.seed)
+    if source.size != ckpt.preprocess.size:
+        source = DataSource.from_dict({**source.to_dict(), "size": ckpt.preprocess.size})
+    splits = load_splits(source, log=echo_err)
+    dev = resolve_device(device)
+    model = ckpt.build_model().to(dev)
+    echo_err(f"encoding {len(splits.test)} queries and {len(splits.train)} database faces "
+             f"with {ckpt.model_config.name} {ckpt.model_config.bits}-bit")
+    q = encode_faces(model, splits.test, ckpt.preprocess, device=dev)
+    d = encode_faces(model, splits.train, ckpt.preprocess, device=dev)
+    report = evaluate_retrieval(q, splits.test.labels, d, splits.train.labels, topk=topk, radius=radius)
+    click.echo(f"{'metric':<22}{'value':>10}")
+    click.echo(f"{'mAP':<22}{report.map:>10.4f}")
+    for k, v in report.precision_at_k.items():
+        click.echo(f"{f'precision@{k}':<22}{v:>10.4f}")
+    click.echo(f"{f'precision (r<={radius})':<22}{report.precision_at_radius:>10.4f}")
+    click.echo(f"{f'recall (r<={radius})':<22}{report.recall_at_radius:>10.4f}")
+    if report.queries_without_relevant:
+        echo_err(f"note: {report.queries_without_relevant} queries have no relevant database "
+                 "item and are left out of mAP")
+    if json_path:
+        from dagh.fileio import atomic_write_text
+
+        payload = {"checkpoint": str(checkpoint), "data": source.to_dict(), **report.to_dict()}
+        atomic_write_text(json_path, json.dumps(payload, indent=2))
+        echo_err(f"wrote {json_path}")
+
+
+if __name__ == "__main__":
+    main()
