@@ -30,6 +30,8 @@ _ALLOWED = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
     ("__builtin__", "object"), ("builtins", "object"),
+    # Python 3 writes array bytes in protocol 2 as _codecs.encode(str, "latin1"): pure data.
+    ("_codecs", "encode"),
 }
 
 
@@ -48,6 +50,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             return getattr(copyreg, name)
         if module in ("__builtin__", "builtins"):
             return object
+        if module == "_codecs":
+            import codecs
+            return codecs.encode
         return getattr(np, name)
 
 

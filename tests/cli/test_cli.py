@@ -1,0 +1,66 @@
+"""The commands end to end on a tiny configuration, and their error handling."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from dagh.cli import eval as eval_cli
+from dagh.cli import train as train_cli
+
+TINY = ["--identities", "4", "--train-per-identity", "6", "--test-per-identity", "2", "--epochs", "1",
+        "--batch-size", "8", "--bits", "12", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "m.pt"
+    result = CliRunner().invoke(train_cli.main, ["-o", str(out), *TINY, "--json", str(out) + ".json"])
+    assert result.exit_code == 0, result.output
+    assert "mAP" in result.output
+    return out
+
+
+def test_train_writes_checkpoint_and_report(trained):
+    report = json.loads(open(str(trained) + ".json").read())
+    assert report["bits"] == 12 and 0 <= report["map"] <= 1
+
+
+def test_eval_prints_and_writes_json(trained, tmp_path):
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(eval_cli.main, [str(trained), "--json", str(out), "--topk", "1,5"])
+    assert result.exit_code == 0, result.output
+    assert "mAP" in result.output and "precision@5" in result.output
+    assert set(json.loads(out.read_text())["precision_at_k"]) == {"1", "5"}
+
+
+def test_eval_refuses_other_bit_length(trained):
+    result = CliRunner().invoke(eval_cli.main, [str(trained), "--bits", "48"])
+    assert result.exit_code == 2
+    assert "12-bit model, not 48-bit" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "/nonexistent/faces"], "does not exist"),
+    (["--bits", "4"], "from 8 to 256"),
+])
+def test_train_bad_input_exits_2_without_traceback(tmp_path, args, message):
+    proc = subprocess.run([sys.executable, "-m", "dagh.cli.train", "-o", str(tmp_path / "x.pt"), *args],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_empty_dataset_folder(tmp_path):
+    (tmp_path / "faces").mkdir()
+    result = CliRunner().invoke(train_cli.main, ["-o", str(tmp_path / "x.pt"), "--data", str(tmp_path / "faces")])
+    assert result.exit_code == 2 and "empty" in result.output
+
+
+def test_eval_missing_checkpoint(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "dagh.cli.eval", str(tmp_path / "none.pt")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
