@@ -1,0 +1,1 @@
+"""Export (torch -> ONNX, FP16 ONNX, parity reports, TensorRT engines)."""

@@ -1,0 +1,253 @@
+"""The export pipeline behind ``dagh-export``: checkpoint -> export directory.
+
+Steps: FP32 ONNX -> (FP16 ONNX) -> (INT8 Q/DQ ONNX) -> parity of each with
+torch on the evaluation split -> (TensorRT engines) -> manifest.json. All files
+are written into a hidden temporary directory beside the target, which is
+renamed into place only when everything is written, so an interrupted export
+never leaves a directory that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dagh import __version__
+from dagh._optional import available, require
+from dagh.errors import ConfigError, DaghError
+from dagh.manifest import MANIFEST_NAME, FileEntry, InputSpec, Manifest, file_entry, sha256_file
+
+ENGINE_MODES = ("auto", "yes", "no")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """What to export; mirrors the dagh-export options."""
+
+    fp16: bool = False
+    int8: bool = False
+    calib_data: str | None = None      # image folder, 'synthetic' or .npy for INT8 calibration
+    calib_method: str = "auto"
+    calib_samples: int = 512
+    engine: str = "auto"               # auto: build where TensorRT is present, else skip and say why
+    max_batch: int = 64
+    opt_batch: int = 8
+    workspace_mb: int = 1024
+    dla_core: int | None = None
+    opset: int = 17
+    timing_cache: str | None = None    # reused across builds; default: inside the export directory
+    force: bool = False
+    parity_limit: int | None = None    # cap on query and database images used for parity
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINE_MODES:
+            raise ConfigError(f"--engine must be one of {ENGINE_MODES}, got {self.engine!r}")
+        if not 1 <= self.max_batch <= 4096:
+            raise ConfigError(f"--max-batch must be in 1..4096, got {self.max_batch}")
+        if self.engine == "yes" and not (self.fp16 or self.int8):
+            raise ConfigError("--engine yes builds FP16 and INT8 engines: add --fp16 and/or --int8")
+
+
+@dataclasses.dataclass
+class ExportResult:
+    directory: Path
+    manifest: Manifest
+    notes: list[str]
+    trtexec: list[str]
+
+
+def _partial_dir(target: Path) -> Path:
+    return target.parent / f".{target.name}.partial-{os.getpid()}"
+
+
+def _check_target(target: Path, force: bool) -> None:
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{str(target)!r} exists and is not a directory")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise ConfigError(f"{str(target)!r} is not empty; choose another directory or pass --force "
+                          "to replace it")
+
+
+def _swap_into_place(partial: Path, target: Path) -> None:
+    """Rename the finished directory to ``target``; the old one goes only after that."""
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.replace(target, old)
+    try:
+        os.replace(partial, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _build_env() -> dict[str, Any]:
+    env = {"python": platform.python_version(), "platform": platform.platform(), "dagh": __version__}
+    for module in ("torch", "onnx", "onnxruntime"):
+        with contextlib.suppress(ImportError):
+            env[module] = __import__(module).__version__
+    return env
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, options: ExportOptions,
+                      *, log: Callable[[str], None] = print) -> ExportResult:
+    """Export ``checkpoint`` into ``out_dir`` (see module docstring)."""
+    import torch
+
+    from dagh.data import DataSource, load_splits
+    from dagh.eval.metrics import evaluate_retrieval
+    from dagh.export.fp16 import convert_fp16
+    from dagh.export.onnx_export import check_opset, export_onnx
+    from dagh.export.parity import compare_codes
+    from dagh.runtime.onnx_runner import OnnxRunner
+    from dagh.runtime.preprocess import preprocess_batch
+    from dagh.train.checkpoint import load_checkpoint
+
+    require("onnx", extra="export", purpose="dagh-export")
+    require("onnxruntime", extra="export", purpose="dagh-export")
+    check_opset(options.opset)
+    target = Path(out_dir)
+    _check_target(target, options.force)
+    if options.int8 and not options.calib_data:
+        raise ConfigError("--int8 needs calibration images: pass --calib-data (an image folder, "
+                          "'synthetic' or an .npy array of uint8 NHWC crops)")
+    ckpt = load_checkpoint(checkpoint)
+    model = ckpt.build_model()
+    mc, pp = ckpt.model_config, ckpt.preprocess
+    notes: list[str] = []
+
+    # The evaluation split the parity report and mAP are measured on.
+    source = DataSource.from_dict(ckpt.state.get("data", {"kind": "synthetic"}))
+    splits = load_splits(source, log=log)
+    queries, database = splits.test, splits.train
+    if options.parity_limit:
+        queries = queries.subset(np.arange(min(len(queries), options.parity_limit)))
+        database = database.subset(np.arange(min(len(database), options.parity_limit)))
+    images = preprocess_batch(np.concatenate([queries.images, database.images]), pp)
+    nq = len(queries)
+    with torch.no_grad():
+        ref_h = np.concatenate([model.continuous_code(torch.from_numpy(images[i:i + 512])).numpy()
+                                for i in range(0, len(images), 512)]).astype(np.float64)
+    ref_codes = np.where(ref_h >= 0, 1, -1)
+    torch_map = evaluate_retrieval(ref_codes[:nq], queries.labels, ref_codes[nq:], database.labels).map
+
+    metadata = {
+        "dagh_version": __version__, "code_bits": mc.bits, "model": mc.name, "input_name": "images",
+        "input_size": pp.size, "layout": "NCHW", "color_order": pp.color_order,
+        "mean": ",".join(map(str, pp.mean)), "std": ",".join(map(str, pp.std)),
+        "source_checkpoint_sha256": sha256_file(checkpoint), "codes": "+1/-1 from h >= 0",
+    }
+    partial = _partial_dir(target)
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        files: list[FileEntry] = []
+        parity: dict[str, Any] = {"torch_map": torch_map, "images": int(len(images)), "queries": nq,
+                                  "models": []}
+        t0 = time.perf_counter()
+        export_onnx(model, pp, partial / "model.onnx", opset=options.opset,
+                    metadata={**metadata, "precision": "fp32"})
+        log(f"exported model.onnx (opset {options.opset}, {time.perf_counter() - t0:.1f} s)")
+        onnx_files = [("model.onnx", "fp32")]
+        if options.fp16:
+            convert_fp16(partial / "model.onnx", partial / "model.fp16.onnx")
+            onnx_files.append(("model.fp16.onnx", "fp16"))
+            log("converted model.fp16.onnx")
+        calibration_report = None
+        if options.int8:
+            from dagh.calibration.pipeline import quantize_for_export
+
+            calibration_report = quantize_for_export(
+                partial / "model.onnx", partial, pp, options, log=log)
+            onnx_files.append(("model.int8.onnx", "int8"))
+            files.extend(calibration_report.pop("files"))
+        for name, precision in onnx_files:
+            runner = OnnxRunner(partial / name)
+            codes, h = runner.run(images)
+            report = compare_codes(name, precision, "torch", ref_h, codes, h)
+            report.reference_map = torch_map
+            report.map = evaluate_retrieval(codes[:nq], queries.labels, codes[nq:], database.labels).map
+            if not np.array_equal(codes, np.where(h >= 0, 1, -1)):
+                raise DaghError(f"{name}: the codes output disagrees with h >= 0; the export is broken")
+            parity["models"].append(report.to_dict())
+            files.append(file_entry(partial, name, "onnx", precision, opset=options.opset))
+        trtexec = _engines(partial, onnx_files, mc, pp, options, files, notes, log)
+        reports = {"parity": parity}
+        if calibration_report is not None:
+            reports["calibration"] = calibration_report
+        manifest = Manifest(
+            code_bits=mc.bits,
+            input=InputSpec(name="images", shape=["N", 3, pp.size, pp.size], dtype="float32", layout="NCHW",
+                            color_order=pp.color_order, mean=list(pp.mean), std=list(pp.std)),
+            outputs=[{"name": "codes", "shape": ["N", mc.bits], "dtype": "float32", "values": "+1/-1 (h >= 0)"},
+                     {"name": "h", "shape": ["N", mc.bits], "dtype": "float32", "values": "continuous code"}],
+            files=files, model=mc.to_dict(),
+            source={"checkpoint": str(checkpoint), "sha256": metadata["source_checkpoint_sha256"],
+                    "epoch": ckpt.epoch, "data": source.to_dict()},
+            build=_build_env(), reports=reports, dagh_version=__version__)
+        (partial / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        _swap_into_place(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return ExportResult(target, manifest, notes, trtexec)
+
+
+def _engines(directory: Path, onnx_files: list[tuple[str, str]], mc: Any, pp: Any, options: ExportOptions,
+             files: list[FileEntry], notes: list[str], log: Callable[[str], None]) -> list[str]:
+    """Build TensorRT engines for the FP16 / INT8 ONNX files, or say why not."""
+    from dagh.export.tensorrt import EngineOptions, build_engine, tensorrt_major, trtexec_command
+
+    wanted = [(n, p) for n, p in onnx_files if p in ("fp16", "int8")]
+    commands = []
+    major = 10
+    if available("tensorrt"):
+        major = tensorrt_major(__import__("tensorrt"))
+    for name, precision in wanted:
+        eo = EngineOptions(precision=precision, input_shape=(3, pp.size, pp.size), max_batch=options.max_batch,
+                           opt_batch=options.opt_batch, workspace_mb=options.workspace_mb,
+                           dla_core=options.dla_core)
+        commands.append(trtexec_command(name, name.replace(".onnx", ".engine"), eo, major))
+    if options.engine == "no" or not wanted:
+        return commands
+    if not available("tensorrt"):
+        if options.engine == "yes":
+            require("tensorrt", extra="tensorrt", purpose="--engine yes")
+        note = ("skipping TensorRT engines: the tensorrt module is not installed here "
+                "(build on the device with the trtexec commands below, or install dagh[tensorrt])")
+        notes.append(note)
+        log(note)
+        return commands
+    cache = Path(options.timing_cache) if options.timing_cache else directory / "timing.cache"
+    for name, precision in wanted:
+        engine_name = name.replace(".onnx", ".engine")
+        eo = EngineOptions(precision=precision, input_shape=(3, pp.size, pp.size), max_batch=options.max_batch,
+                           opt_batch=options.opt_batch, workspace_mb=options.workspace_mb,
+                           dla_core=options.dla_core)
+        try:
+            details = build_engine(directory / name, directory / engine_name, eo, timing_cache=cache)
+        except DaghError as exc:
+            if options.engine == "yes":
+                raise
+            note = f"skipping the {precision} engine: {exc}"
+            notes.append(note)
+            log(note)
+            continue
+        files.append(file_entry(directory, engine_name, "engine", precision, source_onnx=name, **details))
+        log(f"built {engine_name} with TensorRT {details['tensorrt_version']} on {details.get('gpu_name')}")
+    if cache.is_file() and cache.parent == directory:
+        files.append(file_entry(directory, cache.name, "timing-cache", None))
+    return commands

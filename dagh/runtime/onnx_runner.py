@@ -1,0 +1,45 @@
+"""Run an exported ONNX model with onnxruntime (imported lazily)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from dagh._optional import require
+from dagh.errors import DaghError
+
+CPU_PROVIDERS = ("CPUExecutionProvider",)
+
+
+class OnnxRunner:
+    """An onnxruntime session over a dagh ONNX model: ``run(images) -> (codes, h)``.
+
+    ``images`` is the float32 NCHW batch from :func:`dagh.runtime.preprocess_batch`;
+    larger inputs are split into batches of ``batch_size``.
+    """
+
+    def __init__(self, path: str | os.PathLike, providers: Sequence[str | tuple] = CPU_PROVIDERS,
+                 threads: int = 0, batch_size: int = 256):
+        ort = require("onnxruntime", extra="export", purpose="running ONNX models")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(os.fspath(path), sess_options=options,
+                                                providers=list(providers))
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise DaghError(f"onnxruntime cannot load {os.fspath(path)!r}: {exc}") from exc
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.batch_size = batch_size
+
+    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes, hs = [], []
+        for start in range(0, len(images), self.batch_size):
+            c, h = self.session.run(["codes", "h"], {self.input_name: images[start:start + self.batch_size]})
+            codes.append(c)
+            hs.append(h)
+        return np.concatenate(codes), np.concatenate(hs)
