@@ -18,7 +18,7 @@ def test_module_imports(name):
     importlib.import_module(name)
 
 
-CLIS = ["dagh.cli.train", "dagh.cli.eval"]
+CLIS = ["dagh.cli.train", "dagh.cli.eval", "dagh.cli.export"]
 
 
 @pytest.mark.parametrize("name", CLIS)
@@ -28,7 +28,7 @@ def test_cli_help(name):
     assert "Usage:" in result.output and "Example" in result.output
 
 
-@pytest.mark.parametrize("name", ["dagh", "dagh.errors", "dagh.eval.metrics", "dagh.runtime",
+@pytest.mark.parametrize("name", ["dagh", "dagh.errors", "dagh.manifest", "dagh.eval.metrics", "dagh.runtime",
                                   "dagh.runtime.preprocess", "dagh.data.synthetic"])
 def test_torch_free_modules_do_not_import_torch(name):
     code = f"import sys, {name}; print('torch' in sys.modules)"
