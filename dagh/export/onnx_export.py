@@ -48,7 +48,9 @@ def export_onnx(model: HashNet, preprocess: PreprocessConfig, path: str | os.Pat
     """Write the FP32 ONNX model, check it, and stamp ``metadata`` into metadata_props."""
     onnx = require("onnx", extra="export", purpose="ONNX export")
     check_opset(opset)
-    wrapper = HashExportWrapper(model).eval()
+    from dagh.export.fusion import fold_batchnorm
+
+    wrapper = HashExportWrapper(fold_batchnorm(model)).eval()
     example = torch.zeros(2, 3, preprocess.size, preprocess.size)
     buffer = io.BytesIO()
     with warnings.catch_warnings():

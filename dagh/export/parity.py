@@ -37,6 +37,7 @@ class ParityReport:
     flips_outside_tolerance: int  # flips where the reference |h| was larger than the tolerance
     map: float | None = None
     reference_map: float | None = None
+    bit_agreement_vs_fp32_onnx: float | None = None
 
     @property
     def map_delta(self) -> float | None:

@@ -174,10 +174,18 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                 partial / "model.onnx", partial, pp, options, log=log)
             onnx_files.append(("model.int8.onnx", "int8"))
             files.extend(calibration_report.pop("files"))
+            latency = calibration_report["onnxruntime_cpu_latency"]
+            log("onnxruntime CPU latency FP32 -> INT8: batch 1 {:.2f} -> {:.2f} ms, batch 64 {:.1f} -> {:.1f} ms"
+                .format(latency["fp32_batch1_ms"], latency["int8_batch1_ms"], latency["fp32_batch64_ms"],
+                        latency["int8_batch64_ms"]))
+        fp32_codes = None
         for name, precision in onnx_files:
             runner = OnnxRunner(partial / name)
             codes, h = runner.run(images)
             report = compare_codes(name, precision, "torch", ref_h, codes, h)
+            if fp32_codes is None:
+                fp32_codes = codes
+            report.bit_agreement_vs_fp32_onnx = float((codes == fp32_codes).mean())
             report.reference_map = torch_map
             report.map = evaluate_retrieval(codes[:nq], queries.labels, codes[nq:], database.labels).map
             if not np.array_equal(codes, np.where(h >= 0, 1, -1)):

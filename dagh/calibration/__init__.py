@@ -1,0 +1,1 @@
+"""INT8 calibration: calibration data readers, Q/DQ quantization, method selection."""

@@ -1,0 +1,90 @@
+"""INT8 step of dagh-export: calibrate, try the methods, keep the best, report."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dagh.calibration.data import ArrayCalibrationReader, build_calibration_set
+from dagh.calibration.methods import candidates_for
+from dagh.calibration.quantize import inspect_qdq, quantize_qdq, write_calibration_tables
+from dagh.manifest import file_entry
+from dagh.runtime.onnx_runner import OnnxRunner
+from dagh.runtime.preprocess import PreprocessConfig
+
+INT8_NAME = "model.int8.onnx"
+RANGES_NAME = "calibration.ranges.json"
+
+
+def onnxruntime_latency_ms(path: str | Path, images: np.ndarray, batch: int, repeats: int) -> float:
+    """Median wall time of one onnxruntime CPU run at ``batch`` (after one warm-up)."""
+    runner = OnnxRunner(path, batch_size=batch)
+    x = np.ascontiguousarray(np.resize(images, (batch, *images.shape[1:])))
+    runner.run(x)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        runner.run(x)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+def quantize_for_export(fp32_path: Path, directory: Path, preprocess: PreprocessConfig, options: Any,
+                        log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Write ``model.int8.onnx`` and its calibration files into ``directory``.
+
+    Every candidate method is scored by bit agreement with FP32 on the held-out
+    calibration images (never on the evaluation split); the best is kept.
+    """
+    calib = build_calibration_set(options.calib_data, preprocess, options.calib_samples)
+    log(f"calibrating INT8 on {len(calib.calibration)} images from {calib.source} "
+        f"({len(calib.holdout)} held out to choose the method)")
+    reference, _ = OnnxRunner(fp32_path).run(calib.holdout)
+    work = directory / ".calibration"
+    work.mkdir()
+    results = []
+    quiet = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's quantizer logs advice at WARNING
+    try:
+        for candidate in candidates_for(options.calib_method):
+            model_path = work / f"{candidate.label}.onnx"
+            ranges_path = work / f"{candidate.label}.ranges.json"
+            quantize_qdq(fp32_path, model_path, ArrayCalibrationReader(calib.calibration), candidate,
+                         ranges_path=ranges_path)
+            codes, _ = OnnxRunner(model_path).run(calib.holdout)
+            agreement = float((codes == reference).mean())
+            results.append((agreement, candidate, model_path, ranges_path))
+            log(f"  {candidate.label:<18} bit agreement with FP32 on held-out images: {agreement * 100:.3f}%")
+    finally:
+        logging.getLogger().setLevel(quiet)
+    best = max(results, key=lambda r: r[0])  # first of equals: the candidates' order breaks ties
+    agreement, candidate, model_path, ranges_path = best
+    log(f"chose {candidate.label} ({agreement * 100:.3f}% on held-out calibration images)")
+    shutil.move(model_path, directory / INT8_NAME)
+    shutil.move(ranges_path, directory / RANGES_NAME)
+    tables = write_calibration_tables(directory / RANGES_NAME, directory, candidate.method.value)
+    shutil.rmtree(work)
+
+    latency = {}
+    for precision, path in (("fp32", fp32_path), ("int8", directory / INT8_NAME)):
+        for batch, repeats in ((1, 30), (64, 5)):
+            latency[f"{precision}_batch{batch}_ms"] = onnxruntime_latency_ms(path, calib.holdout, batch, repeats)
+    files = [file_entry(directory, RANGES_NAME, "calibration", "int8",
+                        format="onnxruntime TensorsData JSON: per-tensor ranges")]
+    files += [file_entry(directory, name, "calibration", "int8",
+                         format="TensorRT IInt8Calibrator cache (implicit quantization, TensorRT 8.6/10)")
+              for name in tables]
+    return {
+        "method": candidate.label, "requested": options.calib_method, "source": calib.source,
+        "calibration_images": int(len(calib.calibration)), "holdout_images": int(len(calib.holdout)),
+        "candidates": [{"method": c.label, "holdout_bit_agreement": a} for a, c, _, _ in results],
+        "graph": inspect_qdq(directory / INT8_NAME),
+        "onnxruntime_cpu_latency": latency,
+        "files": files,
+    }
