@@ -10,7 +10,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test lint bench-ablation clean-venv
+.PHONY: demo export-demo test lint bench-ablation bench-int8 clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ $(VENV)/.installed-all: pyproject.toml | $(PY)
 demo: $(VENV)/.installed-all
 	$(VENV)/bin/dagh-train -o $(DEMO_DIR)/dagh48.pt --bits 48 --epochs 8 --json $(DEMO_DIR)/train.json
 	$(VENV)/bin/dagh-eval $(DEMO_DIR)/dagh48.pt --json $(DEMO_DIR)/eval.json
+
+# Export the demo checkpoint: FP32, FP16 and INT8 ONNX with parity and calibration reports.
+export-demo: $(VENV)/.installed-all
+	$(VENV)/bin/dagh-export $(DEMO_DIR)/dagh48.pt -o $(DEMO_DIR)/export --fp16 --int8 --calib-data synthetic --force
+
+bench-int8: $(VENV)/.installed-all
+	$(PY) benchmarks/int8_throughput.py $(DEMO_DIR)/export
 
 test: $(VENV)/.installed-all
 	$(PY) -m pytest tests

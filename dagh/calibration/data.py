@@ -94,6 +94,9 @@ class ArrayCalibrationReader:
     """onnxruntime's one-method calibration data reader over a preprocessed array."""
 
     def __init__(self, images: np.ndarray, input_name: str = "images", batch_size: int = 32):
+        # onnxruntime's histogram calibrators (entropy, percentile) fail on a
+        # ragged last batch, so use the largest batch size that divides the count.
+        batch_size = max(d for d in range(1, min(batch_size, len(images)) + 1) if len(images) % d == 0)
         self.images, self.input_name, self.batch_size = images, input_name, batch_size
         self._next = 0
 

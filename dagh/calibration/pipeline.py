@@ -14,6 +14,7 @@ import numpy as np
 from dagh.calibration.data import ArrayCalibrationReader, build_calibration_set
 from dagh.calibration.methods import candidates_for
 from dagh.calibration.quantize import inspect_qdq, quantize_qdq, write_calibration_tables
+from dagh.errors import DaghError
 from dagh.manifest import file_entry
 from dagh.runtime.onnx_runner import OnnxRunner
 from dagh.runtime.preprocess import PreprocessConfig
@@ -48,21 +49,31 @@ def quantize_for_export(fp32_path: Path, directory: Path, preprocess: Preprocess
     reference, _ = OnnxRunner(fp32_path).run(calib.holdout)
     work = directory / ".calibration"
     work.mkdir()
-    results = []
+    results, failed = [], []
     quiet = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's quantizer logs advice at WARNING
     try:
         for candidate in candidates_for(options.calib_method):
             model_path = work / f"{candidate.label}.onnx"
             ranges_path = work / f"{candidate.label}.ranges.json"
-            quantize_qdq(fp32_path, model_path, ArrayCalibrationReader(calib.calibration), candidate,
-                         ranges_path=ranges_path)
+            try:
+                quantize_qdq(fp32_path, model_path, ArrayCalibrationReader(calib.calibration), candidate,
+                             ranges_path=ranges_path)
+            except DaghError as exc:
+                if options.calib_method != "auto":
+                    raise
+                # In auto mode one method failing is a result to report, not the end.
+                failed.append({"method": candidate.label, "error": str(exc)})
+                log(f"  {candidate.label:<18} failed: {exc}")
+                continue
             codes, _ = OnnxRunner(model_path).run(calib.holdout)
             agreement = float((codes == reference).mean())
             results.append((agreement, candidate, model_path, ranges_path))
             log(f"  {candidate.label:<18} bit agreement with FP32 on held-out images: {agreement * 100:.3f}%")
     finally:
         logging.getLogger().setLevel(quiet)
+    if not results:
+        raise DaghError("every INT8 calibration method failed: " + "; ".join(f["error"] for f in failed))
     best = max(results, key=lambda r: r[0])  # first of equals: the candidates' order breaks ties
     agreement, candidate, model_path, ranges_path = best
     log(f"chose {candidate.label} ({agreement * 100:.3f}% on held-out calibration images)")
@@ -83,7 +94,7 @@ def quantize_for_export(fp32_path: Path, directory: Path, preprocess: Preprocess
     return {
         "method": candidate.label, "requested": options.calib_method, "source": calib.source,
         "calibration_images": int(len(calib.calibration)), "holdout_images": int(len(calib.holdout)),
-        "candidates": [{"method": c.label, "holdout_bit_agreement": a} for a, c, _, _ in results],
+        "candidates": [{"method": c.label, "holdout_bit_agreement": a} for a, c, _, _ in results] + failed,
         "graph": inspect_qdq(directory / INT8_NAME),
         "onnxruntime_cpu_latency": latency,
         "files": files,

@@ -124,8 +124,10 @@ def inspect_qdq(path: str | os.PathLike) -> dict[str, Any]:
         if len(node.input) > 2 and node.input[2] in inits:
             zero_points.append(inits[node.input[2]])
         if node.op_type == "DequantizeLinear" and node.input[0] in inits:  # a weight
-            scale = inits.get(node.input[1])
-            if scale is not None and scale.size > 1:
+            weight, scale = inits[node.input[0]], inits.get(node.input[1])
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            # Per-channel: one scale per slice along the axis (a 1-channel layer has one).
+            if scale is not None and scale.ndim == 1 and scale.size == weight.shape[axis]:
                 per_channel_weights += 1
             else:
                 per_tensor_weights += 1
