@@ -1,0 +1,278 @@
+"""HammingIndex: exact k-nearest and radius search over packed binary codes.
+
+    index = HammingIndex(bits=48)              # backend="cpu" (numba), "numpy", "gpu", "faiss"
+    index.add(packed_codes, ids)               # uint8 rows [n, ceil(bits/8)] (or +1/-1 codes)
+    distances, ids = index.search(queries, k)  # [nq, k]; ties broken by insertion order
+    hits = index.range_search(queries, radius) # per query: (distances, ids)
+
+Results are exact and deterministic: ordered by (distance, insertion order).
+Where k exceeds the gallery, the rows are padded with distance -1 and id -1.
+
+Thread safety: concurrent ``search`` calls are safe, and ``add``/``remove`` may
+run while searches are in flight: writers never modify what a search already
+holds (appends go past the snapshot a search took; ``remove`` builds new
+arrays), so a search sees the gallery as it was when it started. The parallel
+scans themselves run one at a time, each using all cores.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from dagh._optional import require
+from dagh.errors import ConfigError, DataError
+from dagh.runtime.bits import check_packed, pack_codes, packed_bytes, to_words, words_per_code
+
+BACKENDS = ("cpu", "numpy", "gpu", "faiss")
+QUERY_GROUP = 8          # queries sharing one pass over the gallery
+MIN_CHUNK = 8192         # gallery codes per parallel task
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    words: np.ndarray    # uint64 [n, words], a view of the first n rows
+    ids: np.ndarray      # int64 [n]
+
+
+class HammingIndex:
+    """Exact Hamming search over a gallery of binary codes (see module docstring)."""
+
+    def __init__(self, bits: int, backend: str = "cpu"):
+        if not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 4096:
+            raise ConfigError(f"bits must be an integer in 1..4096, got {bits!r}")
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.bits = int(bits)
+        self.backend_name = backend
+        self._words_per_code = words_per_code(self.bits)
+        self._words = np.zeros((0, self._words_per_code), np.uint64)
+        self._ids = np.zeros(0, np.int64)
+        self._size = 0
+        self._write_lock = threading.Lock()
+        self._backend = _make_backend(backend, self.bits)
+
+    # -- gallery ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._size
+
+    def _to_packed(self, codes: np.ndarray, name: str) -> np.ndarray:
+        codes = np.asarray(codes)
+        if codes.ndim == 1:
+            codes = codes[None]
+        if codes.dtype == np.uint8 and codes.ndim == 2 and codes.shape[1] == packed_bytes(self.bits) \
+                and not (codes.shape[1] == self.bits):
+            return check_packed(codes, self.bits, name)
+        if codes.ndim == 2 and codes.shape[1] == self.bits:
+            return pack_codes(codes)
+        raise DataError(f"{name} must be packed uint8 rows [n, {packed_bytes(self.bits)}] or +1/-1 codes "
+                        f"[n, {self.bits}] for this {self.bits}-bit index, got {codes.dtype} {codes.shape}")
+
+    def add(self, codes: np.ndarray, ids: np.ndarray | None = None) -> None:
+        """Append codes; ``ids`` default to consecutive integers after the current size."""
+        words = to_words(self._to_packed(codes, "codes"), self.bits)
+        n_new = len(words)
+        with self._write_lock:
+            if ids is None:
+                ids = np.arange(self._size, self._size + n_new, dtype=np.int64)
+            ids = np.asarray(ids).reshape(-1)
+            if len(ids) != n_new:
+                raise DataError(f"{n_new} codes but {len(ids)} ids")
+            if not np.issubdtype(ids.dtype, np.integer):
+                raise DataError(f"ids must be integers, got {ids.dtype}")
+            end = self._size + n_new
+            if end > len(self._words):  # grow geometrically; old snapshots keep the old arrays
+                capacity = max(end, 2 * len(self._words), 1024)
+                grown_words = np.zeros((capacity, self._words_per_code), np.uint64)
+                grown_ids = np.full(capacity, -1, np.int64)
+                grown_words[:self._size] = self._words[:self._size]
+                grown_ids[:self._size] = self._ids[:self._size]
+                self._words, self._ids = grown_words, grown_ids
+            # Rows past the current size are invisible to in-flight searches.
+            self._words[self._size:end] = words
+            self._ids[self._size:end] = ids
+            self._size = end
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove every code whose id is in ``ids``; returns how many were removed."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        with self._write_lock:
+            keep = ~np.isin(self._ids[:self._size], ids)
+            removed = int(self._size - keep.sum())
+            if removed:
+                # New arrays: a search in flight keeps reading the old ones.
+                self._words = np.ascontiguousarray(self._words[:self._size][keep])
+                self._ids = np.ascontiguousarray(self._ids[:self._size][keep])
+                self._size = len(self._ids)
+            return removed
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._snapshot().ids.copy()
+
+    def packed_codes(self) -> np.ndarray:
+        """The gallery as packed uint8 rows, in insertion order."""
+        from dagh.runtime.bits import from_words
+
+        return from_words(self._snapshot().words, self.bits)
+
+    def _snapshot(self) -> _Snapshot:
+        with self._write_lock:
+            return _Snapshot(self._words[:self._size], self._ids[:self._size])
+
+    # -- search ----------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest codes of each query: (distances int32 [nq, k], ids int64 [nq, k])."""
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        q = to_words(self._to_packed(queries, "queries"), self.bits)
+        snap = self._snapshot()
+        k = int(k)
+        out_d = np.full((len(q), k), -1, np.int32)
+        out_i = np.full((len(q), k), -1, np.int64)
+        if len(snap.ids) and len(q):
+            limits = np.full(len(q), min(k, len(snap.ids)), np.int64)
+            d, pos, counts = self._backend.select(snap.words, q, limits)
+            for g in range(len(q)):  # copy out; positions -> ids
+                c = counts[g]
+                out_d[g, :c] = d[g, :c]
+                out_i[g, :c] = snap.ids[pos[g, :c]]
+        return out_d, out_i
+
+    def range_search(self, queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every code within ``radius`` of each query, ordered by (distance, insertion)."""
+        if not isinstance(radius, (int, np.integer)) or radius < 0:
+            raise ConfigError(f"radius must be a non-negative integer, got {radius!r}")
+        q = to_words(self._to_packed(queries, "queries"), self.bits)
+        snap = self._snapshot()
+        if not len(snap.ids):
+            return [(np.zeros(0, np.int32), np.zeros(0, np.int64)) for _ in range(len(q))]
+        d, pos, counts = self._backend.within(snap.words, q, int(radius))
+        return [(d[g, :counts[g]].astype(np.int32), snap.ids[pos[g, :counts[g]]]) for g in range(len(q))]
+
+
+# -- backends -------------------------------------------------------------------
+class _NumbaBackend:
+    """Compiled fused scan + exact selection on the CPU (dagh.runtime._numba_kernels)."""
+
+    def __init__(self, bits: int):
+        require("numba", extra="index", purpose="the CPU Hamming index (backend='cpu')")
+        from dagh.runtime import _numba_kernels
+
+        self.kernels = _numba_kernels
+        self.bits = bits
+        self.dtype = np.uint8 if bits <= 255 else np.uint16
+        self.lock = threading.Lock()  # numba's default threading layer is not re-entrant
+
+    def _chunking(self, n: int) -> tuple[int, int]:
+        import numba
+
+        tasks = max(1, numba.get_num_threads() * 4)
+        chunk = max(MIN_CHUNK, -(-n // tasks))
+        return chunk, -(-n // chunk)
+
+    def _scan(self, words: np.ndarray, queries: np.ndarray):
+        chunk, n_chunks = self._chunking(len(words))
+        distances = np.empty((len(queries), len(words)), self.dtype)
+        hist = np.zeros((n_chunks, len(queries), self.bits + 1), np.int64)
+        self.kernels.scan(words, queries, distances, hist, chunk)
+        return distances, hist, chunk
+
+    def _collect(self, distances, hist, chunk, limits):
+        thresholds, offsets, counts = self.kernels.offsets_for(hist, limits)
+        width = max(1, int(limits.max()))
+        out_d = np.empty((len(limits), width), np.int32)
+        out_p = np.empty((len(limits), width), np.int64)
+        self.kernels.collect(distances, offsets, thresholds, limits, chunk, out_d, out_p)
+        return out_d, out_p, counts
+
+    def select(self, words, queries, limits):
+        parts = []
+        with self.lock:
+            for start in range(0, len(queries), QUERY_GROUP):
+                group = np.ascontiguousarray(queries[start:start + QUERY_GROUP])
+                distances, hist, chunk = self._scan(words, group)
+                parts.append(self._collect(distances, hist, chunk, limits[start:start + QUERY_GROUP]))
+        return _stack(parts)
+
+    def within(self, words, queries, radius):
+        parts = []
+        with self.lock:
+            for start in range(0, len(queries), QUERY_GROUP):
+                group = np.ascontiguousarray(queries[start:start + QUERY_GROUP])
+                distances, hist, chunk = self._scan(words, group)
+                limits = hist.sum(axis=0)[:, :radius + 1].sum(axis=1).astype(np.int64)
+                parts.append(self._collect(distances, hist, chunk, limits))
+        return _stack(parts)
+
+
+def _stack(parts):
+    width = max(p[0].shape[1] for p in parts)
+    d = np.concatenate([np.pad(p[0], ((0, 0), (0, width - p[0].shape[1]))) for p in parts])
+    i = np.concatenate([np.pad(p[1], ((0, 0), (0, width - p[1].shape[1]))) for p in parts])
+    return d, i, np.concatenate([p[2] for p in parts])
+
+
+class _NumpyBackend:
+    """Plain numpy: XOR, popcount (np.bitwise_count), stable sort. The reference."""
+
+    def __init__(self, bits: int):
+        self.bits = bits
+
+    def distances(self, words, queries):
+        return np.bitwise_count(queries[:, None, :] ^ words[None, :, :]).sum(axis=2, dtype=np.int32)
+
+    def select(self, words, queries, limits):
+        d = self.distances(words, queries)
+        order = np.argsort(d, axis=1, kind="stable")[:, :int(limits.max())]
+        return np.take_along_axis(d, order, axis=1), order, limits
+
+    def within(self, words, queries, radius):
+        d = self.distances(words, queries)
+        order = np.argsort(d, axis=1, kind="stable")
+        sorted_d = np.take_along_axis(d, order, axis=1)
+        return sorted_d, order, (sorted_d <= radius).sum(axis=1)
+
+
+class _FaissBackend:
+    """faiss IndexBinaryFlat, as the reference in benchmarks (codes padded to whole words)."""
+
+    def __init__(self, bits: int):
+        self.faiss = require("faiss", extra="faiss", purpose="backend='faiss'")
+        self.bits = bits
+
+    def _index(self, words):
+        index = self.faiss.IndexBinaryFlat(words.shape[1] * 64)
+        index.add(np.ascontiguousarray(words).view(np.uint8).reshape(len(words), -1))
+        return index
+
+    def select(self, words, queries, limits):
+        index = self._index(words)
+        d, i = index.search(np.ascontiguousarray(queries).view(np.uint8).reshape(len(queries), -1),
+                            int(limits.max()))
+        # faiss orders ties by its own heap, not by insertion: re-sort ties stably.
+        key = d.astype(np.int64) * (len(words) + 1) + i
+        order = np.argsort(key, axis=1, kind="stable")
+        return np.take_along_axis(d, order, 1).astype(np.int32), np.take_along_axis(i, order, 1), limits
+
+    def within(self, words, queries, radius):
+        return _NumpyBackend(self.bits).within(words, queries, radius)
+
+
+def _make_backend(name: str, bits: int):
+    if name == "cpu":
+        return _NumbaBackend(bits)
+    if name == "numpy":
+        return _NumpyBackend(bits)
+    if name == "faiss":
+        return _FaissBackend(bits)
+    from dagh.runtime.index_gpu import GpuBackend
+
+    return GpuBackend(bits)
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,160 @@
+"""HammingIndex against a brute-force reference, on every backend available here."""
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dagh.errors import ConfigError, DataError
+from dagh.runtime.bits import pack_codes, packed_bytes, to_words, unpack_codes
+from dagh.runtime.index import HammingIndex
+
+BACKENDS = ["cpu", "numpy"] + (["faiss"] if __import__("importlib").util.find_spec("faiss") else [])
+
+
+def brute_force(gallery, ids, queries, k):
+    """(distance, insertion position) order, the slow obvious way."""
+    out = []
+    for q in queries:
+        d = [int((g != q).sum()) for g in gallery]
+        order = sorted(range(len(gallery)), key=lambda j: (d[j], j))[:k]
+        out.append(([d[j] for j in order], [ids[j] for j in order]))
+    return out
+
+
+@st.composite
+def case(draw):
+    bits = draw(st.sampled_from([1, 7, 8, 12, 24, 36, 48, 63, 64, 65, 128, 130, 256]))
+    n = draw(st.integers(0, 60))
+    nq = draw(st.integers(1, 11))  # > QUERY_GROUP sometimes
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    # Few distinct codes: many ties.
+    pool = rng.choice([-1, 1], (draw(st.integers(1, 6)), bits))
+    gallery = pool[rng.integers(0, len(pool), n)] if n else np.zeros((0, bits), int)
+    queries = rng.choice([-1, 1], (nq, bits))
+    ids = rng.permutation(1000)[:n]
+    return bits, gallery, ids, queries, draw(st.integers(1, 70))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=60, deadline=None)
+@given(c=case())
+def test_search_matches_brute_force(backend, c):
+    bits, gallery, ids, queries, k = c
+    index = HammingIndex(bits, backend=backend)
+    if len(gallery):
+        index.add(gallery, ids)
+    d, i = index.search(queries, k)
+    assert d.shape == i.shape == (len(queries), k)
+    for row, (ref_d, ref_i) in enumerate(brute_force(gallery, ids, queries, k)):
+        n = len(ref_d)
+        assert d[row, :n].tolist() == ref_d and i[row, :n].tolist() == ref_i
+        assert (d[row, n:] == -1).all() and (i[row, n:] == -1).all()  # k larger than the gallery
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+@settings(max_examples=40, deadline=None)
+@given(c=case(), radius=st.integers(0, 9))
+def test_range_search_matches_brute_force(backend, c, radius):
+    bits, gallery, ids, queries, _ = c
+    index = HammingIndex(bits, backend=backend)
+    if len(gallery):
+        index.add(gallery, ids)
+    hits = index.range_search(queries, radius)
+    for (d, i), (ref_d, ref_i) in zip(hits, brute_force(gallery, ids, queries, len(gallery))):
+        keep = [j for j, dist in enumerate(ref_d) if dist <= radius]
+        assert d.tolist() == [ref_d[j] for j in keep] and i.tolist() == [ref_i[j] for j in keep]
+
+
+def test_radius_zero_finds_exact_duplicates_only(rng):
+    codes = rng.choice([-1, 1], (50, 48))
+    codes[10] = codes[3]
+    index = HammingIndex(48)
+    index.add(codes)
+    d, i = index.range_search(codes[3:4], 0)[0]
+    assert i.tolist() == [3, 10] and d.tolist() == [0, 0]
+
+
+def test_large_gallery_many_chunks(rng):
+    codes = rng.integers(0, 256, (50_000, 6), dtype=np.uint8)
+    queries = rng.integers(0, 256, (20, 6), dtype=np.uint8)
+    cpu, ref = HammingIndex(48), HammingIndex(48, "numpy")
+    for index in (cpu, ref):
+        index.add(codes)
+    for got, want in zip(cpu.search(queries, 100), ref.search(queries, 100)):
+        assert np.array_equal(got, want)
+
+
+def test_remove_and_ids(rng):
+    codes = rng.choice([-1, 1], (10, 16))
+    index = HammingIndex(16)
+    index.add(codes, np.arange(100, 110))
+    assert index.remove([101, 105, 999]) == 2 and len(index) == 8
+    assert 105 not in index.ids.tolist()
+    d, i = index.search(codes[5:6], 1)
+    assert i[0, 0] != 105
+    index.add(codes[5:6], [105])
+    assert index.search(codes[5:6], 1)[1][0, 0] == 105
+
+
+def test_empty_index_and_bad_input(rng):
+    index = HammingIndex(24)
+    d, i = index.search(rng.choice([-1, 1], (2, 24)), 3)
+    assert (i == -1).all() and (d == -1).all()
+    assert index.range_search(rng.choice([-1, 1], (1, 24)), 2)[0][0].size == 0
+    with pytest.raises(DataError, match="mismatch|24-bit"):
+        index.add(np.zeros((2, 4), np.uint8))  # 32-bit packed rows into a 24-bit index
+    with pytest.raises(DataError):
+        index.add(np.full((2, 24), 3))
+    with pytest.raises(ConfigError):
+        index.search(rng.choice([-1, 1], (1, 24)), 0)
+    with pytest.raises(ConfigError):
+        HammingIndex(24, backend="quantum")
+
+
+def test_concurrent_searches_and_writes_are_safe(rng):
+    codes = rng.choice([-1, 1], (20_000, 64))
+    index = HammingIndex(64)
+    index.add(codes[:10_000])
+    queries = codes[:32]
+    expected = HammingIndex(64, "numpy")
+    expected.add(codes[:10_000])
+    want = expected.search(queries, 5)
+    errors = []
+
+    def searcher():
+        try:
+            for _ in range(5):
+                d, i = index.search(queries, 5)
+                # each query's own code (distance 0) is always there, whatever the writer does
+                assert (d[:, 0] == 0).all()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in threads:
+        t.start()
+    index.add(codes[10_000:], np.arange(10_000, 20_000))
+    index.remove(np.arange(15_000, 20_000))
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(index) == 15_000
+    index.remove(np.arange(10_000, 15_000))
+    assert all(np.array_equal(a, b) for a, b in zip(index.search(queries, 5), want))
+
+
+def test_bits_pack_unpack_and_words(rng):
+    for bits in (1, 12, 48, 64, 65, 200):
+        codes = rng.choice([-1, 1], (7, bits))
+        packed = pack_codes(codes)
+        assert packed.shape == (7, packed_bytes(bits))
+        assert np.array_equal(unpack_codes(packed, bits), codes)
+        words = to_words(packed, bits)
+        assert words.shape == (7, (bits + 63) // 64)
+        d = np.bitwise_count(words[0] ^ words[1]).sum()
+        assert d == (codes[0] != codes[1]).sum()
+    # documented order: bit 0 is the most significant bit of byte 0
+    assert pack_codes(np.array([[1] + [-1] * 7]))[0, 0] == 0b1000_0000
