@@ -46,14 +46,14 @@ def scan(codes, queries, distances, hist, chunk):
             if words == 1:
                 word = codes[i, 0]
                 for g in range(groups):
-                    d = popcount64(word ^ queries[g, 0])
+                    d = np.int64(popcount64(word ^ queries[g, 0]))
                     distances[g, i] = d
                     hist[c, g, d] += 1
             else:
                 for g in range(groups):
                     d = 0
                     for w in range(words):
-                        d += popcount64(codes[i, w] ^ queries[g, w])
+                        d += np.int64(popcount64(codes[i, w] ^ queries[g, w]))
                     distances[g, i] = d
                     hist[c, g, d] += 1
 
@@ -131,3 +131,170 @@ def warm_up() -> None:
         limits = np.ones(1, np.int64)
         thresholds, offsets, _ = offsets_for(hist, limits)
         collect(distances, offsets, thresholds, limits, 4, np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int64))
+
+
+# -- k-nearest search: one pass with a running threshold ----------------------------
+#
+# Per chunk and query, codes stream through XOR + popcount + one compare with a
+# running threshold U (the smallest distance with at least k candidates at or
+# below it); only codes with d < U take the slow path, which appends
+# (distance, position) to a small candidate list and lowers U. When the list
+# fills, it is compacted to the chunk's current top k. Candidates stay in
+# position order, so ties resolve by insertion order in the final merge.
+
+BLOCK = 16  # codes per branch-free block of the fast path
+TILE = 512  # codes per tile: 4 KB of words, reused from L1 by every query of the group
+
+
+@njit(inline="always")
+def _compact(cand_d, cand_p, size, counts, u, k):
+    """Keep candidates with d < u, and the first (k - #(d < u)) with d == u."""
+    below = 0
+    for d in range(u):
+        below += counts[d]
+    room_at_u = k - below
+    kept = 0
+    for j in range(size):
+        d = cand_d[j]
+        if d < u or (d == u and room_at_u > 0):
+            if d == u:
+                room_at_u -= 1
+            cand_d[kept] = d
+            cand_p[kept] = cand_p[j]
+            kept += 1
+        elif d <= u:
+            counts[d] -= 1
+        else:
+            counts[d] -= 1
+    return kept
+
+
+@njit(inline="always")
+def _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, position):
+    """The slow path: file (d, position) as a candidate and lower the threshold; returns the new U."""
+    s = size[g]
+    if s == cap:
+        s = _compact(cand_d[c, g], cand_p[c, g], s, counts[g], u, k)
+    cand_d[c, g, s] = d
+    cand_p[c, g, s] = position
+    size[g] = s + 1
+    counts[g, d] += 1
+    total[g] += 1
+    if u == bins:
+        if total[g] >= k:  # first time k candidates: find U
+            running = 0
+            for dd in range(bins):
+                running += counts[g, dd]
+                if running >= k:
+                    u = dd
+                    cum[g] = running
+                    break
+    else:
+        cum[g] += 1
+    if u < bins:
+        while u > 0 and cum[g] - counts[g, u] >= k:
+            cum[g] -= counts[g, u]
+            u -= 1
+    return u
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
+    """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
+
+    ``codes`` [n, words] and ``queries`` [groups, words] uint64; the loops for 1
+    and 2 words are written out so the compiler keeps the query in registers.
+    """
+    n, words = codes.shape
+    groups = queries.shape[0]
+    n_chunks, _, cap = cand_d.shape
+    flat = codes.ravel()
+    for c in prange(n_chunks):
+        lo = c * chunk
+        hi = min(n, lo + chunk)
+        counts = np.zeros((groups, bins + 1), np.int64)
+        limit = np.full(groups, bins, np.int64)   # U: accept d < U (U = bits + 1: accept all)
+        cum = np.zeros(groups, np.int64)          # #candidates with d <= U, once U <= bits
+        total = np.zeros(groups, np.int64)
+        size = np.zeros(groups, np.int64)
+        block = np.empty(BLOCK, np.int64)
+        for start in range(lo, hi, TILE):
+            end = min(hi, start + TILE)
+            for g in range(groups):
+                u = limit[g]
+                if words == 1:
+                    q0 = queries[g, 0]
+                    i = start
+                    # Blocks of BLOCK codes: branch-free distances and their minimum
+                    # (the compiler vectorizes this loop); the rare block with a code
+                    # under the threshold is revisited on the slow path.
+                    while i + BLOCK <= end:
+                        low = bins
+                        for j in range(BLOCK):
+                            dj = np.int64(popcount64(flat[i + j] ^ q0))
+                            block[j] = dj
+                            low = min(low, dj)
+                        if low < u:
+                            for j in range(BLOCK):
+                                if block[j] < u:
+                                    u = _accept(block[j], g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
+                                                cum, total, i + j)
+                        i += BLOCK
+                    for i in range(i, end):
+                        d = np.int64(popcount64(flat[i] ^ q0))
+                        if d < u:
+                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i)
+                elif words == 2:
+                    q0 = queries[g, 0]
+                    q1 = queries[g, 1]
+                    i = start
+                    while i + BLOCK <= end:
+                        low = bins
+                        for j in range(BLOCK):
+                            dj = (np.int64(popcount64(flat[2 * (i + j)] ^ q0))
+                                  + np.int64(popcount64(flat[2 * (i + j) + 1] ^ q1)))
+                            block[j] = dj
+                            low = min(low, dj)
+                        if low < u:
+                            for j in range(BLOCK):
+                                if block[j] < u:
+                                    u = _accept(block[j], g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
+                                                cum, total, i + j)
+                        i += BLOCK
+                    for i in range(i, end):
+                        d = np.int64(popcount64(flat[2 * i] ^ q0)) + np.int64(popcount64(flat[2 * i + 1] ^ q1))
+                        if d < u:
+                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i)
+                else:
+                    for i in range(start, end):
+                        d = np.int64(0)
+                        base = i * words
+                        for w in range(words):
+                            d += np.int64(popcount64(flat[base + w] ^ queries[g, w]))
+                        if d < u:
+                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i)
+                limit[g] = u
+        for g in range(groups):
+            cand_n[c, g] = size[g]
+
+
+@njit(nogil=True, cache=True)
+def merge_topk(cand_d, cand_p, cand_n, k, n, out_d, out_p, out_count):
+    """Merge the chunks' candidates into each query's exact top k by (distance, position)."""
+    n_chunks, groups, cap = cand_d.shape
+    for g in range(groups):
+        m = 0
+        for c in range(n_chunks):
+            m += cand_n[c, g]
+        keys = np.empty(m, np.int64)
+        j = 0
+        for c in range(n_chunks):
+            for s in range(cand_n[c, g]):
+                keys[j] = np.int64(cand_d[c, g, s]) * (n + 1) + cand_p[c, g, s]
+                j += 1
+        keys.sort()
+        take = min(k, m)
+        for s in range(take):
+            out_d[g, s] = keys[s] // (n + 1)
+            out_p[g, s] = keys[s] % (n + 1)
+        out_count[g] = take

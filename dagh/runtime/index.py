@@ -28,7 +28,7 @@ from dagh.errors import ConfigError, DataError
 from dagh.runtime.bits import check_packed, pack_codes, packed_bytes, to_words, words_per_code
 
 BACKENDS = ("cpu", "numpy", "gpu", "faiss")
-QUERY_GROUP = 8          # queries sharing one pass over the gallery
+QUERY_GROUP = 16         # queries sharing one pass over the gallery (tiling)
 MIN_CHUNK = 8192         # gallery codes per parallel task
 
 
@@ -190,13 +190,23 @@ class _NumbaBackend:
         return out_d, out_p, counts
 
     def select(self, words, queries, limits):
-        parts = []
+        k = int(limits.max())
+        chunk, n_chunks = self._chunking(len(words))
+        cap = max(4 * k, 64)
+        out_d = np.empty((len(queries), k), np.int32)
+        out_p = np.empty((len(queries), k), np.int64)
+        counts = np.empty(len(queries), np.int64)
         with self.lock:
             for start in range(0, len(queries), QUERY_GROUP):
                 group = np.ascontiguousarray(queries[start:start + QUERY_GROUP])
-                distances, hist, chunk = self._scan(words, group)
-                parts.append(self._collect(distances, hist, chunk, limits[start:start + QUERY_GROUP]))
-        return _stack(parts)
+                cand_d = np.empty((n_chunks, len(group), cap), np.int32)
+                cand_p = np.empty((n_chunks, len(group), cap), np.int64)
+                cand_n = np.zeros((n_chunks, len(group)), np.int64)
+                self.kernels.topk_scan(words, group, k, self.bits + 1, chunk, cand_d, cand_p, cand_n)
+                end = start + len(group)
+                self.kernels.merge_topk(cand_d, cand_p, cand_n, k, len(words), out_d[start:end],
+                                        out_p[start:end], counts[start:end])
+        return out_d, out_p, counts
 
     def within(self, words, queries, radius):
         parts = []

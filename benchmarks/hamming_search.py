@@ -1,0 +1,133 @@
+"""Hamming search, side by side: HammingIndex (CPU, numba) vs faiss IndexBinaryFlat vs a numpy scan.
+
+    python benchmarks/hamming_search.py                     # the full grid (several minutes)
+    python benchmarks/hamming_search.py --n 100000 --bits 48 --k 10 --nq 1
+
+For every (gallery size N, code bits, k, queries per batch nq) it times each
+competitor on the same random codes, with the same number of threads, and
+prints queries/s and the ratio of HammingIndex to each. It also measures the
+machine's own XOR+popcount streaming rate over the same gallery words and
+reports the single-query scan rate of HammingIndex as a share of it.
+
+faiss gets codes at their natural byte length (ceil(bits/8) bytes), as a user
+would add them; HammingIndex pads them to 64-bit words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from dagh.runtime.bits import pack_codes, to_words
+from dagh.runtime.index import HammingIndex
+
+
+def ints(text: str) -> list[int]:
+    return [int(float(v)) for v in text.split(",")]
+
+
+def timed(fn, budget: float, min_runs: int = 2) -> float:
+    """Median seconds per call, running for about ``budget`` seconds after a warm-up call."""
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < budget:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 200:
+            break
+    return float(np.median(times))
+
+
+def numpy_search(words: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """The plain numpy scan: XOR, popcount, partial sort; chunked over queries."""
+    out = []
+    for q in queries:
+        d = np.bitwise_count(words ^ q).sum(axis=1, dtype=np.int32) if words.shape[1] > 1 else \
+            np.bitwise_count(words[:, 0] ^ q[0]).astype(np.int32)
+        top = np.argpartition(d, k - 1)[:k] if k < len(d) else np.arange(len(d))
+        out.append(top[np.lexsort((top, d[top]))])
+    return np.stack(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", default="100000,1000000", type=ints)
+    parser.add_argument("--bits", default="12,24,36,48,64,128", type=ints)
+    parser.add_argument("--k", default="1,10,100", type=ints)
+    parser.add_argument("--nq", default="1,100", type=ints)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--budget", type=float, default=0.4, help="seconds of timing per measurement")
+    parser.add_argument("--no-numpy", action="store_true", help="skip the (slow) numpy scan")
+    args = parser.parse_args()
+
+    import numba
+
+    numba.set_num_threads(args.threads)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(args.threads)
+    except ImportError:
+        faiss = None
+        print("faiss is not installed: its column is skipped (pip install faiss-cpu)", file=sys.stderr)
+    from dagh.runtime import _numba_kernels
+
+    rng = np.random.default_rng(0)
+    print(f"{os.cpu_count()} cores, {args.threads} threads; queries/s (higher is better); "
+          "ratios = HammingIndex / competitor")
+    header = (f"{'N':>8} {'bits':>4} {'k':>4} {'nq':>4} | {'HammingIndex':>12} {'faiss':>10} {'numpy':>9} | "
+              f"{'vs faiss':>8} {'vs numpy':>8}")
+    print(header)
+    print("-" * len(header))
+    worst_vs_faiss = {}
+    stream_share = {}
+    for n in args.n:
+        for bits in args.bits:
+            codes = pack_codes(rng.integers(0, 2, (n, bits), dtype=np.int8))
+            words = to_words(codes, bits)
+            index = HammingIndex(bits)
+            index.add(codes)
+            flat = None
+            if faiss is not None:
+                flat = faiss.IndexBinaryFlat(codes.shape[1] * 8)
+                flat.add(codes)
+            # The machine's own streaming rate over the same words, for one query.
+            q0 = words[0].copy()
+            stream_s = timed(lambda: _numba_kernels.xor_popcount_stream(words, q0), args.budget)
+            for k in args.k:
+                for nq in args.nq:
+                    queries = pack_codes(rng.integers(0, 2, (nq, bits), dtype=np.int8))
+                    qwords = to_words(queries, bits)
+                    ours = timed(lambda: index.search(queries, k), args.budget)
+                    theirs = timed(lambda: flat.search(queries, k), args.budget) if flat is not None else None
+                    plain = None
+                    if not args.no_numpy and (nq == 1 or n <= 100_000):
+                        plain = timed(lambda: numpy_search(words, qwords, k), args.budget, min_runs=1)
+                    qps = lambda s: nq / s if s else float("nan")  # noqa: E731
+                    row = (f"{n:>8} {bits:>4} {k:>4} {nq:>4} | {qps(ours):>12.1f} "
+                           f"{qps(theirs) if theirs else float('nan'):>10.1f} "
+                           f"{qps(plain) if plain else float('nan'):>9.1f} | "
+                           f"{theirs / ours if theirs else float('nan'):>7.2f}x "
+                           f"{plain / ours if plain else float('nan'):>7.2f}x")
+                    print(row, flush=True)
+                    if theirs:
+                        key = bits
+                        worst_vs_faiss[key] = min(worst_vs_faiss.get(key, np.inf), theirs / ours)
+                    if nq == 1 and k == 1:
+                        stream_share[(n, bits)] = stream_s / ours
+    if worst_vs_faiss:
+        print("\nworst HammingIndex/faiss throughput ratio per code length: "
+              + ", ".join(f"{b} bits {r:.2f}x" for b, r in sorted(worst_vs_faiss.items())))
+    print("single-query (k=1) scan as a share of the XOR+popcount streaming rate over the same words: "
+          + ", ".join(f"N={n} {b} bits {100 * s:.0f}%" for (n, b), s in sorted(stream_share.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
