@@ -111,13 +111,33 @@ def collect(distances, offsets, thresholds, limits, chunk, out_distances, out_po
 
 @njit(parallel=True, nogil=True, cache=True)
 def xor_popcount_stream(codes, query):
-    """The machine's raw XOR+popcount streaming rate: sum of distances, nothing kept."""
+    """The machine's XOR+popcount streaming rate: the sum of all distances, nothing kept.
+
+    The same chunking as the search, with a branch-free inner loop the compiler
+    can vectorize: the ceiling a Hamming scan over these words can reach.
+    """
     n, words = codes.shape
-    total = 0
-    for i in prange(n):
-        for w in range(words):
-            total += popcount64(codes[i, w] ^ query[w])
-    return total
+    flat = codes.ravel()
+    n_chunks = 16
+    chunk = (n + n_chunks - 1) // n_chunks
+    partial = np.zeros(n_chunks, np.int64)
+    for c in prange(n_chunks):
+        acc = np.int64(0)
+        lo, hi = c * chunk, min(n, (c + 1) * chunk)
+        if words == 1:
+            q0 = query[0]
+            for i in range(lo, hi):
+                acc += np.int64(popcount64(flat[i] ^ q0))
+        elif words == 2:
+            q0, q1 = query[0], query[1]
+            for i in range(lo, hi):
+                acc += np.int64(popcount64(flat[2 * i] ^ q0)) + np.int64(popcount64(flat[2 * i + 1] ^ q1))
+        else:
+            for i in range(lo, hi):
+                for w in range(words):
+                    acc += np.int64(popcount64(flat[i * words + w] ^ query[w]))
+        partial[c] = acc
+    return partial.sum()
 
 
 def warm_up() -> None:

@@ -1,0 +1,191 @@
+"""The GPU backend of HammingIndex: a numba-cuda kernel, gallery resident on the device.
+
+Not one warp per query (faiss's GPU flat index leaves a single query on one
+SM): the gallery is spread over many blocks per query, so even one query
+fills every SM. Each block scans a contiguous range of the gallery:
+
+1. every thread XORs and popcounts codes (coalesced reads) into a
+   shared-memory histogram of distances (distances are 0..bits);
+2. thread 0 finds the block's threshold T (k-th smallest distance) and the
+   offset of each distance bucket <= T;
+3. the block walks its range again in tiles; codes under the threshold are
+   written to the block's sorted candidate list (distance, then position),
+   thread 0 filing a tile's few selected codes in order so ties stay in
+   insertion order.
+
+A small merge kernel then takes, per query, the blocks' lists in distance
+order and block order: the exact top k, ties by insertion order, as on the CPU.
+
+numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) runs these kernels on the CPU,
+which is how CI checks their logic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dagh._optional import require
+from dagh.errors import DependencyError
+
+MAX_BINS = 257          # distances 0..256: codes up to 256 bits on the GPU
+THREADS = 256
+
+
+cuda = None  # numba.cuda, bound by _kernels(); a module global so the CUDA simulator can swap it
+
+
+def _kernels(numba_cuda):
+    """Compile-on-first-use kernels (defined lazily so importing this module needs no numba).
+
+    The kernels name ``cuda`` and ``distance`` as module globals: numba's CUDA
+    simulator replaces a kernel's global ``cuda`` with its own, and cannot
+    reach a closure variable.
+    """
+    global cuda, distance
+    cuda = numba_cuda
+    from numba import int32, int64, uint64
+
+    @cuda.jit(device=True, inline=True)
+    def distance(codes, i, queries, q, words):
+        d = 0
+        for w in range(words):
+            d += cuda.popc(codes[i, w] ^ queries[q, w])
+        return d
+
+    @cuda.jit
+    def block_topk(codes, queries, k, chunk, cand_d, cand_p, cand_n):
+        q = cuda.blockIdx.y
+        b = cuda.blockIdx.x
+        tid = cuda.threadIdx.x
+        nthreads = cuda.blockDim.x
+        n = codes.shape[0]
+        words = codes.shape[1]
+        bins = words * 64 + 1 if words * 64 + 1 < MAX_BINS else MAX_BINS
+        lo = b * chunk
+        hi = min(n, lo + chunk)
+        hist = cuda.shared.array(MAX_BINS, int32)
+        cursor = cuda.shared.array(MAX_BINS, int32)
+        tile_d = cuda.shared.array(THREADS, int32)
+        state = cuda.shared.array(2, int32)  # [threshold, any selected in tile]
+        for d in range(tid, MAX_BINS, nthreads):
+            hist[d] = 0
+        cuda.syncthreads()
+        for i in range(lo + tid, hi, nthreads):
+            cuda.atomic.add(hist, distance(codes, i, queries, q, words), 1)
+        cuda.syncthreads()
+        if tid == 0:
+            running = 0
+            threshold = bins - 1
+            for d in range(bins):
+                cursor[d] = running
+                running += hist[d]
+                if running >= k:
+                    threshold = d
+                    break
+            state[0] = threshold
+            cand_n[q, b] = min(k, running)
+        cuda.syncthreads()
+        threshold = state[0]
+        for start in range(lo, hi, nthreads):
+            i = start + tid
+            d = -1
+            if i < hi:
+                d = distance(codes, i, queries, q, words)
+                if d > threshold:
+                    d = -1
+            tile_d[tid] = d
+            if tid == 0:
+                state[1] = 0
+            cuda.syncthreads()
+            if d >= 0:
+                state[1] = 1
+            cuda.syncthreads()
+            if tid == 0 and state[1] == 1:  # rare: file the tile's selected codes in order
+                for j in range(min(nthreads, hi - start)):
+                    dj = tile_d[j]
+                    if dj >= 0:
+                        slot = cursor[dj]
+                        if slot < k:
+                            cand_d[q, b, slot] = dj
+                            cand_p[q, b, slot] = start + j
+                        cursor[dj] = slot + 1
+            cuda.syncthreads()
+
+    @cuda.jit
+    def merge(cand_d, cand_p, cand_n, k, out_d, out_p, out_n):
+        q = cuda.grid(1)
+        if q >= cand_d.shape[0]:
+            return
+        blocks = cand_d.shape[1]
+        taken = 0
+        d = 0
+        # Distance by distance, blocks in gallery order: (distance, position) order.
+        while taken < k and d < MAX_BINS:
+            for b in range(blocks):
+                for s in range(cand_n[q, b]):
+                    if taken < k and cand_d[q, b, s] == d:
+                        out_d[q, taken] = d
+                        out_p[q, taken] = cand_p[q, b, s]
+                        taken += 1
+            d += 1
+        out_n[q] = taken
+
+    return block_topk, merge, int64, uint64
+
+
+class GpuBackend:
+    """HammingIndex backend='gpu': needs numba-cuda and a CUDA GPU (or the CUDA simulator)."""
+
+    def __init__(self, bits: int):
+        numba_cuda = require("numba.cuda", extra="gpu", purpose="the GPU Hamming index (backend='gpu')")
+        if not numba_cuda.is_available():
+            raise DependencyError("numba.cuda (with a CUDA GPU)", "gpu",
+                                  "backend='gpu' found no usable CUDA GPU; use backend='cpu'. It")
+        if bits > MAX_BINS - 1:
+            raise ValueError(f"the GPU backend handles codes up to {MAX_BINS - 1} bits")
+        self.cuda = numba_cuda
+        self.bits = bits
+        self.block_topk, self.merge_kernel, _, _ = _kernels(numba_cuda)
+        self._host_words = None
+        self._device_words = None
+        self.last_scan_seconds = None
+
+    def _resident(self, words: np.ndarray):
+        # The gallery stays on the device until the index changes (a new snapshot array).
+        if self._host_words is not words or self._device_words is None:
+            self._device_words = self.cuda.to_device(np.ascontiguousarray(words))
+            self._host_words = words
+        return self._device_words
+
+    def _blocks_per_query(self, n: int, nq: int) -> int:
+        try:
+            sms = self.cuda.get_current_device().MULTIPROCESSOR_COUNT
+        except Exception:
+            sms = 4
+        target = max(1, (sms * 8 + nq - 1) // nq)  # fill every SM even for one query
+        return max(1, min(target, math.ceil(n / THREADS)))
+
+    def select(self, words, queries, limits):
+        k = int(limits.max())
+        n, nq = len(words), len(queries)
+        blocks = self._blocks_per_query(n, nq)
+        chunk = math.ceil(n / blocks)
+        d_codes = self._resident(words)
+        d_queries = self.cuda.to_device(np.ascontiguousarray(queries))
+        cand_d = self.cuda.device_array((nq, blocks, k), np.int32)
+        cand_p = self.cuda.device_array((nq, blocks, k), np.int64)
+        cand_n = self.cuda.to_device(np.zeros((nq, blocks), np.int32))
+        self.block_topk[(blocks, nq), THREADS](d_codes, d_queries, k, chunk, cand_d, cand_p, cand_n)
+        out_d = self.cuda.device_array((nq, k), np.int32)
+        out_p = self.cuda.device_array((nq, k), np.int64)
+        out_n = self.cuda.device_array(nq, np.int32)
+        self.merge_kernel[math.ceil(nq / 64), 64](cand_d, cand_p, cand_n, k, out_d, out_p, out_n)
+        return out_d.copy_to_host(), out_p.copy_to_host(), out_n.copy_to_host().astype(np.int64)
+
+    def within(self, words, queries, radius):
+        # Radius search: the k-NN kernel with k = gallery size, cut at the radius.
+        d, p, n = self.select(words, queries, np.full(len(queries), len(words), np.int64))
+        counts = np.array([(d[g, :n[g]] <= radius).sum() for g in range(len(queries))], np.int64)
+        return d, p, counts
