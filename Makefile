@@ -10,7 +10,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo export-demo test lint bench-ablation bench-int8 clean-venv
+.PHONY: demo export-demo test test-runtime lint bench-ablation bench-int8 bench-hamming clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,30 @@ demo: $(VENV)/.installed-all
 export-demo: $(VENV)/.installed-all
 	$(VENV)/bin/dagh-export $(DEMO_DIR)/dagh48.pt -o $(DEMO_DIR)/export --fp16 --int8 --calib-data synthetic --force
 
+bench-hamming: $(VENV)/.installed-all
+	$(PY) benchmarks/hamming_search.py
+
 bench-int8: $(VENV)/.installed-all
 	$(PY) benchmarks/int8_throughput.py $(DEMO_DIR)/export
 
 test: $(VENV)/.installed-all
 	$(PY) -m pytest tests
+	$(MAKE) test-runtime
+
+# The runtime tests again in an environment without torch (core + runtime extras),
+# on an export directory made by the full environment.
+RUNTIME_VENV ?= .venv-runtime
+$(RUNTIME_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install -q --upgrade pip
+	$(RUNTIME_VENV)/bin/python -m pip install -q -e ".[runtime]" pytest hypothesis
+	touch $@
+
+test-runtime: $(VENV)/.installed-all $(RUNTIME_VENV)/.installed
+	$(PY) tests/make_export_fixture.py runs/test-runtime-export
+	$(RUNTIME_VENV)/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \
+		|| (echo "torch is installed in $(RUNTIME_VENV): the runtime test would prove nothing" && false)
+	DAGH_TEST_EXPORT_DIR=runs/test-runtime-export $(RUNTIME_VENV)/bin/python -m pytest tests/runtime
 
 lint: $(VENV)/.installed-all
 	$(VENV)/bin/ruff check dagh tests benchmarks
