@@ -237,7 +237,6 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
         cum = np.zeros(groups, np.int64)          # #candidates with d <= U, once U <= bits
         total = np.zeros(groups, np.int64)
         size = np.zeros(groups, np.int64)
-        block = np.empty(BLOCK, np.int64)
         for start in range(lo, hi, TILE):
             end = min(hi, start + TILE)
             for g in range(groups):
@@ -251,13 +250,12 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
                     while i + BLOCK <= end:
                         low = bins
                         for j in range(BLOCK):
-                            dj = np.int64(popcount64(flat[i + j] ^ q0))
-                            block[j] = dj
-                            low = min(low, dj)
-                        if low < u:
+                            low = min(low, np.int64(popcount64(flat[i + j] ^ q0)))
+                        if low < u:  # recompute the block's distances on the slow path
                             for j in range(BLOCK):
-                                if block[j] < u:
-                                    u = _accept(block[j], g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
+                                dj = np.int64(popcount64(flat[i + j] ^ q0))
+                                if dj < u:
+                                    u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
                                                 cum, total, i + j)
                         i += BLOCK
                     for i in range(i, end):
@@ -271,14 +269,14 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
                     while i + BLOCK <= end:
                         low = bins
                         for j in range(BLOCK):
-                            dj = (np.int64(popcount64(flat[2 * (i + j)] ^ q0))
-                                  + np.int64(popcount64(flat[2 * (i + j) + 1] ^ q1)))
-                            block[j] = dj
-                            low = min(low, dj)
+                            low = min(low, np.int64(popcount64(flat[2 * (i + j)] ^ q0))
+                                      + np.int64(popcount64(flat[2 * (i + j) + 1] ^ q1)))
                         if low < u:
                             for j in range(BLOCK):
-                                if block[j] < u:
-                                    u = _accept(block[j], g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
+                                dj = (np.int64(popcount64(flat[2 * (i + j)] ^ q0))
+                                      + np.int64(popcount64(flat[2 * (i + j) + 1] ^ q1)))
+                                if dj < u:
+                                    u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
                                                 cum, total, i + j)
                         i += BLOCK
                     for i in range(i, end):
