@@ -38,3 +38,7 @@ class DependencyError(DaghError):
             f"{purpose} needs the Python module '{module}', which is not installed. "
             f"Install it with: pip install 'dagh[{extra}]'"
         )
+
+
+class DeviceError(DaghError):
+    """A GPU (or other device) was asked for and is not usable here."""

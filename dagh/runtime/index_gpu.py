@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from dagh._optional import require
-from dagh.errors import DependencyError
+from dagh.errors import DeviceError
 
 MAX_BINS = 257          # distances 0..256: codes up to 256 bits on the GPU
 THREADS = 256
@@ -141,8 +141,8 @@ class GpuBackend:
     def __init__(self, bits: int):
         numba_cuda = require("numba.cuda", extra="gpu", purpose="the GPU Hamming index (backend='gpu')")
         if not numba_cuda.is_available():
-            raise DependencyError("numba.cuda (with a CUDA GPU)", "gpu",
-                                  "backend='gpu' found no usable CUDA GPU; use backend='cpu'. It")
+            raise DeviceError("backend='gpu': no usable CUDA GPU here (numba.cuda.is_available() is False); "
+                              "use backend='cpu'")
         if bits > MAX_BINS - 1:
             raise ValueError(f"the GPU backend handles codes up to {MAX_BINS - 1} bits")
         self.cuda = numba_cuda

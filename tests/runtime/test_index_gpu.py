@@ -24,8 +24,8 @@ def test_gpu_backend_without_gpu_is_a_clear_error():
 
     if cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
-    from dagh.errors import DependencyError
+    from dagh.errors import DeviceError
     from dagh.runtime.index import HammingIndex
 
-    with pytest.raises(DependencyError, match="no usable CUDA GPU"):
+    with pytest.raises(DeviceError, match="no usable CUDA GPU"):
         HammingIndex(48, backend="gpu")
