@@ -25,8 +25,8 @@ from dagh.data import DataSource, load_splits
 from dagh.fileio import atomic_write_text
 from dagh.model import model_config
 from dagh.train.config import TrainConfig
-from dagh.train.losses import default_loss_config
 from dagh.train.loop import train
+from dagh.train.losses import default_loss_config
 
 # name -> (registered model, model overrides, loss overrides)
 VARIANTS = {

@@ -78,8 +78,8 @@ def main(data, output, model_name, bits, input_size, epochs, batch_size, lr, sch
     from dagh.data import DataSource
     from dagh.model import model_config
     from dagh.train.config import TrainConfig
-    from dagh.train.losses import default_loss_config
     from dagh.train.loop import train
+    from dagh.train.losses import default_loss_config
 
     overrides = {"bits": bits, "input_size": int(input_size)}
     for key, value in (("input_attention", input_attention), ("channel_attention", channel_attention),

@@ -258,10 +258,10 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
                                     u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
                                                 cum, total, i + j)
                         i += BLOCK
-                    for i in range(i, end):
-                        d = np.int64(popcount64(flat[i] ^ q0))
+                    for tail in range(i, end):
+                        d = np.int64(popcount64(flat[tail] ^ q0))
                         if d < u:
-                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i)
+                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, tail)
                 elif words == 2:
                     q0 = queries[g, 0]
                     q1 = queries[g, 1]
@@ -279,10 +279,11 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
                                     u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
                                                 cum, total, i + j)
                         i += BLOCK
-                    for i in range(i, end):
-                        d = np.int64(popcount64(flat[2 * i] ^ q0)) + np.int64(popcount64(flat[2 * i + 1] ^ q1))
+                    for tail in range(i, end):
+                        d = (np.int64(popcount64(flat[2 * tail] ^ q0))
+                             + np.int64(popcount64(flat[2 * tail + 1] ^ q1)))
                         if d < u:
-                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i)
+                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, tail)
                 else:
                     for i in range(start, end):
                         d = np.int64(0)

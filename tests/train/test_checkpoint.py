@@ -9,8 +9,8 @@ from dagh.model import model_config
 from dagh.runtime.preprocess import PreprocessConfig
 from dagh.train.checkpoint import load_checkpoint, save_checkpoint
 from dagh.train.config import TrainConfig
-from dagh.train.losses import default_loss_config
 from dagh.train.loop import augment_batch, resolve_device, train
+from dagh.train.losses import default_loss_config
 
 TINY_DATA = DataSource(identities=4, train_per_identity=6, test_per_identity=2)
 TINY_MODEL = dict(widths=(8, 16), fc_dim=16)

@@ -5,8 +5,13 @@ import torch
 import torch.nn.functional as F
 
 from dagh.errors import ConfigError
-from dagh.train.losses import (DiscreteIdentityLoss, LossConfig, center_loss, default_loss_config,
-                               margin_logits)
+from dagh.train.losses import (
+    DiscreteIdentityLoss,
+    LossConfig,
+    center_loss,
+    default_loss_config,
+    margin_logits,
+)
 
 
 def test_margin_logits_on_hand_made_codes():
