@@ -1,3 +1,9 @@
+"""Shared fixtures. Runtime and profile tests run in a torch-free environment too: an export
+directory made elsewhere can be passed in DAGH_TEST_EXPORT_DIR; otherwise one is made here with torch."""
+
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -27,3 +33,17 @@ def make_checkpoint(path, bits=12, size=32, widths=(8, 16), seed=0):
 @pytest.fixture
 def tiny_checkpoint(tmp_path):
     return make_checkpoint(tmp_path / "tiny.pt")
+
+
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory):
+    given = os.environ.get("DAGH_TEST_EXPORT_DIR")
+    if given:
+        return Path(given)
+    pytest.importorskip("torch", reason="making an export needs torch; set DAGH_TEST_EXPORT_DIR in torch-free runs")
+    from dagh.export.pipeline import ExportOptions, export_checkpoint
+
+    root = tmp_path_factory.mktemp("export")
+    ckpt = make_checkpoint(root / "m.pt", bits=24)
+    export_checkpoint(ckpt, root / "export", ExportOptions(fp16=True), log=lambda m: None)
+    return root / "export"

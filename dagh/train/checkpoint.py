@@ -10,7 +10,6 @@ the optimizer state and the training history.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -92,11 +91,3 @@ def load_checkpoint(path: str | os.PathLike, *, expect_model: str | None = None,
         raise CheckpointError(f"{str(path)!r} holds a {model_config.bits}-bit model, not "
                               f"{expect_bits}-bit; train a {expect_bits}-bit model or drop --bits")
     return Checkpoint(model_config, preprocess, state, path)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
