@@ -88,9 +88,10 @@ def quantize_for_export(fp32_path: Path, directory: Path, preprocess: Preprocess
             latency[f"{precision}_batch{batch}_ms"] = onnxruntime_latency_ms(path, calib.holdout, batch, repeats)
     files = [file_entry(directory, RANGES_NAME, "calibration", "int8",
                         format="onnxruntime TensorsData JSON: per-tensor ranges")]
-    files += [file_entry(directory, name, "calibration", "int8",
-                         format="TensorRT IInt8Calibrator cache (implicit quantization, TensorRT 8.6/10)")
-              for name in tables]
+    formats = {"calibration.cache": "TensorRT IInt8Calibrator cache (implicit quantization, TensorRT 8.6/10)",
+               "calibration.flatbuffers": "onnxruntime TensorRT execution provider INT8 table "
+                                          "(trt_int8_calibration_table_name)"}
+    files += [file_entry(directory, name, "calibration", "int8", format=formats[name]) for name in tables]
     return {
         "method": candidate.label, "requested": options.calib_method, "source": calib.source,
         "calibration_images": int(len(calib.calibration)), "holdout_images": int(len(calib.holdout)),

@@ -173,7 +173,27 @@ def write_calibration_tables(ranges_json: str | os.PathLike, directory: str | os
         lines.append(f"{name}: {struct.pack('>f', amax / 127.0).hex()}")
     out = Path(directory) / "calibration.cache"
     out.write_text("\n".join(lines) + "\n")
-    return [out.name]
+    return [out.name, write_ort_tensorrt_table(ranges_json, directory)]
+
+
+ORT_TRT_TABLE = "calibration.flatbuffers"
+
+
+def write_ort_tensorrt_table(ranges_json: str | os.PathLike, directory: str | os.PathLike) -> str:
+    """The onnxruntime TensorRT execution provider's INT8 table (flatbuffers), for
+    running the FP32 model with trt_int8_enable and trt_int8_calibration_table_name."""
+    import shutil
+    import tempfile
+
+    from onnxruntime.quantization.calibrate import load_tensors_data
+    from onnxruntime.quantization.quant_utils import write_calibration_table
+
+    tensors = load_tensors_data(ranges_json)
+    table = dict(tensors.data) if hasattr(tensors, "data") else dict(tensors.items())
+    with tempfile.TemporaryDirectory() as tmp:  # it also writes a .json and a text cache we do not keep
+        write_calibration_table(table, dir=tmp)
+        shutil.move(os.path.join(tmp, ORT_TRT_TABLE), Path(directory) / ORT_TRT_TABLE)
+    return ORT_TRT_TABLE
 
 
 def _values(value: Any) -> list[float]:

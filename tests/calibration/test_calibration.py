@@ -1,4 +1,5 @@
 import hashlib
+import json
 
 import numpy as np
 import onnx
@@ -58,6 +59,11 @@ def test_report_and_files_in_manifest(int8_export):
     assert {"fp32_batch1_ms", "int8_batch64_ms"} <= set(calib["onnxruntime_cpu_latency"])
     kinds = {(f.path, f.kind) for f in manifest.files}
     assert ("calibration.ranges.json", "calibration") in kinds and ("calibration.cache", "calibration") in kinds
+    assert ("calibration.flatbuffers", "calibration") in kinds
+    from onnxruntime.quantization.CalTableFlatBuffers.TrtTable import TrtTable
+
+    table = TrtTable.GetRootAsTrtTable((int8_export / "calibration.flatbuffers").read_bytes(), 0)
+    assert table.DictLength() == len(json.loads((int8_export / "calibration.ranges.json").read_text())["data"])
     int8 = next(m for m in manifest.reports["parity"]["models"] if m["precision"] == "int8")
     assert len(int8["per_bit_flip_rate"]) == 48 and int8["bit_agreement_vs_fp32_onnx"] is not None
     cache = (int8_export / "calibration.cache").read_text().splitlines()
