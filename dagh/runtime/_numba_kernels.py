@@ -248,9 +248,14 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
                     # (the compiler vectorizes this loop); the rare block with a code
                     # under the threshold is revisited on the slow path.
                     while i + BLOCK <= end:
-                        low = bins
-                        for j in range(BLOCK):
-                            low = min(low, np.int64(popcount64(flat[i + j] ^ q0)))
+                        # Four independent minima: no serial dependency between codes.
+                        low0 = low1 = low2 = low3 = bins
+                        for j in range(0, BLOCK, 4):
+                            low0 = min(low0, np.int64(popcount64(flat[i + j] ^ q0)))
+                            low1 = min(low1, np.int64(popcount64(flat[i + j + 1] ^ q0)))
+                            low2 = min(low2, np.int64(popcount64(flat[i + j + 2] ^ q0)))
+                            low3 = min(low3, np.int64(popcount64(flat[i + j + 3] ^ q0)))
+                        low = min(min(low0, low1), min(low2, low3))
                         if low < u:  # recompute the block's distances on the slow path
                             for j in range(BLOCK):
                                 dj = np.int64(popcount64(flat[i + j] ^ q0))
@@ -267,10 +272,13 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
                     q1 = queries[g, 1]
                     i = start
                     while i + BLOCK <= end:
-                        low = bins
-                        for j in range(BLOCK):
-                            low = min(low, np.int64(popcount64(flat[2 * (i + j)] ^ q0))
-                                      + np.int64(popcount64(flat[2 * (i + j) + 1] ^ q1)))
+                        low0 = low1 = bins
+                        for j in range(0, BLOCK, 2):
+                            b = 2 * (i + j)
+                            low0 = min(low0, np.int64(popcount64(flat[b] ^ q0)) + np.int64(popcount64(flat[b + 1] ^ q1)))
+                            low1 = min(low1, np.int64(popcount64(flat[b + 2] ^ q0))
+                                       + np.int64(popcount64(flat[b + 3] ^ q1)))
+                        low = min(low0, low1)
                         if low < u:
                             for j in range(BLOCK):
                                 dj = (np.int64(popcount64(flat[2 * (i + j)] ^ q0))
