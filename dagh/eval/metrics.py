@@ -87,8 +87,6 @@ def evaluate_retrieval(query_codes: np.ndarray, query_labels: np.ndarray, db_cod
     ap_sum, ap_count = 0.0, 0
     pk_sum = {k: 0.0 for k in ks}
     pr_sum = rc_sum = 0.0
-    n_rel_total = np.bincount(np.searchsorted(np.unique(d_labels), d_labels))
-    uniq = np.unique(d_labels)
     for start in range(0, len(q), chunk):
         dist = hamming_distances(q[start:start + chunk], d)
         labels = q_labels[start:start + chunk]
@@ -96,9 +94,7 @@ def evaluate_retrieval(query_codes: np.ndarray, query_labels: np.ndarray, db_cod
         relevant = d_labels[order] == labels[:, None]
         hits = np.cumsum(relevant, axis=1, dtype=np.int64)
         ranks = np.arange(1, len(d) + 1, dtype=np.float64)
-        pos = np.searchsorted(uniq, labels)
-        n_rel = np.where((pos < len(uniq)) & (uniq[np.minimum(pos, len(uniq) - 1)] == labels),
-                         n_rel_total[np.minimum(pos, len(uniq) - 1)], 0)
+        n_rel = hits[:, -1]  # relevant items in the whole database
         has_rel = n_rel > 0
         ap = (hits / ranks * relevant).sum(axis=1)
         ap_sum += float((ap[has_rel] / n_rel[has_rel]).sum())
