@@ -136,10 +136,11 @@ class HammingIndex:
         if len(snap.ids) and len(q):
             limits = np.full(len(q), min(k, len(snap.ids)), np.int64)
             d, pos, counts = self._backend.select(snap.words, q, limits)
-            for g in range(len(q)):  # copy out; positions -> ids
-                c = counts[g]
-                out_d[g, :c] = d[g, :c]
-                out_i[g, :c] = snap.ids[pos[g, :c]]
+            c = int(limits[0])  # every query gets min(k, n) results
+            if not np.all(counts == c):
+                raise RuntimeError(f"index backend {self.backend_name!r} returned {counts} results, expected {c}")
+            out_d[:, :c] = d[:, :c]
+            out_i[:, :c] = snap.ids[pos[:, :c]]
         return out_d, out_i
 
     def range_search(self, queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
