@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 
-import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
@@ -32,8 +31,3 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
                 module._modules[name_a] = fuse_linear_bn_eval(a, b)
                 module._modules[name_b] = nn.Identity()
     return fused
-
-
-@torch.no_grad()
-def max_fold_error(model: nn.Module, fused: nn.Module, x: torch.Tensor) -> float:
-    return float((model.continuous_code(x) - fused.continuous_code(x)).abs().max())

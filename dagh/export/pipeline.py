@@ -220,15 +220,12 @@ def _engines(directory: Path, onnx_files: list[tuple[str, str]], mc: Any, pp: An
     from dagh.export.tensorrt import EngineOptions, build_engine, tensorrt_major, trtexec_command
 
     wanted = [(n, p) for n, p in onnx_files if p in ("fp16", "int8")]
-    commands = []
-    major = 10
-    if available("tensorrt"):
-        major = tensorrt_major(__import__("tensorrt"))
-    for name, precision in wanted:
-        eo = EngineOptions(precision=precision, input_shape=(3, pp.size, pp.size), max_batch=options.max_batch,
-                           opt_batch=options.opt_batch, workspace_mb=options.workspace_mb,
-                           dla_core=options.dla_core)
-        commands.append(trtexec_command(name, name.replace(".onnx", ".engine"), eo, major))
+    major = tensorrt_major(__import__("tensorrt")) if available("tensorrt") else 10
+    plans = [(name, name.replace(".onnx", ".engine"),
+              EngineOptions(precision=precision, input_shape=(3, pp.size, pp.size), max_batch=options.max_batch,
+                            opt_batch=options.opt_batch, workspace_mb=options.workspace_mb,
+                            dla_core=options.dla_core)) for name, precision in wanted]
+    commands = [trtexec_command(name, engine_name, eo, major) for name, engine_name, eo in plans]
     if options.engine == "no" or not wanted:
         return commands
     if not available("tensorrt"):
@@ -240,11 +237,8 @@ def _engines(directory: Path, onnx_files: list[tuple[str, str]], mc: Any, pp: An
         log(note)
         return commands
     cache = Path(options.timing_cache) if options.timing_cache else directory / "timing.cache"
-    for name, precision in wanted:
-        engine_name = name.replace(".onnx", ".engine")
-        eo = EngineOptions(precision=precision, input_shape=(3, pp.size, pp.size), max_batch=options.max_batch,
-                           opt_batch=options.opt_batch, workspace_mb=options.workspace_mb,
-                           dla_core=options.dla_core)
+    for name, engine_name, eo in plans:
+        precision = eo.precision
         try:
             details = build_engine(directory / name, directory / engine_name, eo, timing_cache=cache)
         except DaghError as exc:

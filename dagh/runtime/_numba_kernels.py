@@ -140,19 +140,6 @@ def xor_popcount_stream(codes, query):
     return partial.sum()
 
 
-def warm_up() -> None:
-    """Compile the kernels for the common dtypes (first call otherwise pays for it)."""
-    codes = np.zeros((4, 1), np.uint64)
-    queries = np.zeros((1, 1), np.uint64)
-    for dtype in (np.uint8, np.uint16):
-        distances = np.zeros((1, 4), dtype)
-        hist = np.zeros((1, 1, 65), np.int64)
-        scan(codes, queries, distances, hist, 4)
-        limits = np.ones(1, np.int64)
-        thresholds, offsets, _ = offsets_for(hist, limits)
-        collect(distances, offsets, thresholds, limits, 4, np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int64))
-
-
 # -- k-nearest search: one pass with a running threshold ----------------------------
 #
 # Per chunk and query, codes stream through XOR + popcount + one compare with a

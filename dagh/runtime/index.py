@@ -17,7 +17,6 @@ scans themselves run one at a time, each using all cores.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 
@@ -284,6 +283,3 @@ def _make_backend(name: str, bits: int):
 
     return GpuBackend(bits)
 
-
-def default_threads() -> int:
-    return os.cpu_count() or 1
