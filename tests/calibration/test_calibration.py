@@ -142,3 +142,19 @@ def test_empty_folder_and_too_few_samples(tmp_path):
 def test_int8_without_calibration_data(trained, tmp_path):
     with pytest.raises(ConfigError, match="--calib-data"):
         export_checkpoint(trained, tmp_path / "out", ExportOptions(int8=True), **QUIET)
+
+
+def test_auto_never_keeps_a_clearly_worse_method(trained, tmp_path, monkeypatch):
+    """A real, deliberately bad candidate (percentile 50 clips half of every range) among the
+    usual ones: auto must score it lower and keep the best."""
+    import dagh.calibration.pipeline as pipeline
+    from dagh.calibration.methods import CalibCandidate
+
+    bad = CalibCandidate(CalibMethod.PERCENTILE, 50.0)
+    monkeypatch.setattr(pipeline, "candidates_for", lambda method: [bad] + candidates_for("auto")[:2])
+    export_checkpoint(trained, tmp_path / "out", ExportOptions(int8=True, calib_data="synthetic", calib_samples=64),
+                      **QUIET)
+    calib = load_manifest(tmp_path / "out").reports["calibration"]
+    scores = {c["method"]: c["holdout_bit_agreement"] for c in calib["candidates"]}
+    assert scores["percentile-50"] < min(scores["minmax"], scores["entropy"]) - 0.02  # clearly worse
+    assert calib["method"] != "percentile-50" and scores[calib["method"]] == max(scores.values())
