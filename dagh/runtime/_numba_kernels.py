@@ -205,6 +205,27 @@ def _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, 
     return u
 
 
+@njit(inline="always")
+def _block_slow_1w(flat, i, q0, u, g, c, k, bins, cap, cand_d, cand_p, size, counts, cum, total):
+    """Revisit one block of 1-word codes for query g: file the codes under the threshold."""
+    for j in range(BLOCK):
+        dj = np.int64(popcount64(flat[i + j] ^ q0))
+        if dj < u:
+            u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i + j)
+    return u
+
+
+@njit(inline="always")
+def _block_slow_2w(flat, i, q0, q1, u, g, c, k, bins, cap, cand_d, cand_p, size, counts, cum, total):
+    """Revisit one block of 2-word codes for query g."""
+    for j in range(BLOCK):
+        b = 2 * (i + j)
+        dj = np.int64(popcount64(flat[b] ^ q0)) + np.int64(popcount64(flat[b + 1] ^ q1))
+        if dj < u:
+            u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i + j)
+    return u
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
@@ -226,7 +247,70 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
         size = np.zeros(groups, np.int64)
         for start in range(lo, hi, TILE):
             end = min(hi, start + TILE)
-            for g in range(groups):
+            first_single = 0
+            if words == 1:
+                # Register blocking: four queries (two for 2-word codes) share every loaded code word.
+                first_single = groups - groups % 4
+                for g in range(0, first_single, 4):
+                    qa, qb, qc, qd = queries[g, 0], queries[g + 1, 0], queries[g + 2, 0], queries[g + 3, 0]
+                    ua, ub, uc, ud = limit[g], limit[g + 1], limit[g + 2], limit[g + 3]
+                    i = start
+                    while i + BLOCK <= end:
+                        la = lb = lc = ld = bins
+                        for j in range(BLOCK):
+                            w = flat[i + j]
+                            la = min(la, np.int64(popcount64(w ^ qa)))
+                            lb = min(lb, np.int64(popcount64(w ^ qb)))
+                            lc = min(lc, np.int64(popcount64(w ^ qc)))
+                            ld = min(ld, np.int64(popcount64(w ^ qd)))
+                        if la < ua:
+                            ua = _block_slow_1w(flat, i, qa, ua, g, c, k, bins, cap, cand_d, cand_p, size,
+                                                counts, cum, total)
+                        if lb < ub:
+                            ub = _block_slow_1w(flat, i, qb, ub, g + 1, c, k, bins, cap, cand_d, cand_p, size,
+                                                counts, cum, total)
+                        if lc < uc:
+                            uc = _block_slow_1w(flat, i, qc, uc, g + 2, c, k, bins, cap, cand_d, cand_p, size,
+                                                counts, cum, total)
+                        if ld < ud:
+                            ud = _block_slow_1w(flat, i, qd, ud, g + 3, c, k, bins, cap, cand_d, cand_p, size,
+                                                counts, cum, total)
+                        i += BLOCK
+                    for gg, qq, uu in ((g, qa, ua), (g + 1, qb, ub), (g + 2, qc, uc), (g + 3, qd, ud)):
+                        for tail in range(i, end):
+                            d = np.int64(popcount64(flat[tail] ^ qq))
+                            if d < uu:
+                                uu = _accept(d, gg, c, k, bins, cap, uu, cand_d, cand_p, size, counts, cum,
+                                             total, tail)
+                        limit[gg] = uu
+            elif words == 2:
+                first_single = groups - groups % 2
+                for g in range(0, first_single, 2):
+                    qa0, qa1, qb0, qb1 = queries[g, 0], queries[g, 1], queries[g + 1, 0], queries[g + 1, 1]
+                    ua, ub = limit[g], limit[g + 1]
+                    i = start
+                    while i + BLOCK <= end:
+                        la = lb = bins
+                        for j in range(BLOCK):
+                            w0 = flat[2 * (i + j)]
+                            w1 = flat[2 * (i + j) + 1]
+                            la = min(la, np.int64(popcount64(w0 ^ qa0)) + np.int64(popcount64(w1 ^ qa1)))
+                            lb = min(lb, np.int64(popcount64(w0 ^ qb0)) + np.int64(popcount64(w1 ^ qb1)))
+                        if la < ua:
+                            ua = _block_slow_2w(flat, i, qa0, qa1, ua, g, c, k, bins, cap, cand_d, cand_p, size,
+                                                counts, cum, total)
+                        if lb < ub:
+                            ub = _block_slow_2w(flat, i, qb0, qb1, ub, g + 1, c, k, bins, cap, cand_d, cand_p,
+                                                size, counts, cum, total)
+                        i += BLOCK
+                    for gg, q0, q1, uu in ((g, qa0, qa1, ua), (g + 1, qb0, qb1, ub)):
+                        for tail in range(i, end):
+                            d = np.int64(popcount64(flat[2 * tail] ^ q0)) + np.int64(popcount64(flat[2 * tail + 1] ^ q1))
+                            if d < uu:
+                                uu = _accept(d, gg, c, k, bins, cap, uu, cand_d, cand_p, size, counts, cum,
+                                             total, tail)
+                        limit[gg] = uu
+            for g in range(first_single, groups):
                 u = limit[g]
                 if words == 1:
                     q0 = queries[g, 0]
