@@ -378,21 +378,43 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
 
 @njit(nogil=True, cache=True)
 def merge_topk(cand_d, cand_p, cand_n, k, n, out_d, out_p, out_count):
-    """Merge the chunks' candidates into each query's exact top k by (distance, position)."""
+    """Merge the chunks' candidates into each query's exact top k by (distance, position).
+
+    A counting merge, linear in the candidates: a histogram of their distances gives the
+    threshold and each distance's first output slot; walking chunks in gallery order (each
+    chunk's list is in position order) fills every distance bucket in position order.
+    """
     n_chunks, groups, cap = cand_d.shape
+    bins = 0
+    for c in range(n_chunks):
+        for g in range(groups):
+            for s in range(cand_n[c, g]):
+                bins = max(bins, np.int64(cand_d[c, g, s]) + 1)
+    hist = np.zeros(bins + 1, np.int64)
     for g in range(groups):
+        hist[:] = 0
         m = 0
         for c in range(n_chunks):
+            for s in range(cand_n[c, g]):
+                hist[cand_d[c, g, s]] += 1
             m += cand_n[c, g]
-        keys = np.empty(m, np.int64)
-        j = 0
+        take = min(k, m)
+        threshold = bins
+        running = 0
+        for d in range(bins):
+            start = running
+            running += hist[d]
+            hist[d] = start  # now the first output slot of distance d
+            if running >= take:
+                threshold = d
+                break
         for c in range(n_chunks):
             for s in range(cand_n[c, g]):
-                keys[j] = np.int64(cand_d[c, g, s]) * (n + 1) + cand_p[c, g, s]
-                j += 1
-        keys.sort()
-        take = min(k, m)
-        for s in range(take):
-            out_d[g, s] = keys[s] // (n + 1)
-            out_p[g, s] = keys[s] % (n + 1)
+                d = cand_d[c, g, s]
+                if d <= threshold:
+                    slot = hist[d]
+                    if slot < take:
+                        out_d[g, slot] = d
+                        out_p[g, slot] = cand_p[c, g, s]
+                    hist[d] = slot + 1
         out_count[g] = take
