@@ -14,7 +14,8 @@ fills every SM. Each block scans a contiguous range of the gallery:
    insertion order.
 
 A small merge kernel then takes, per query, the blocks' lists in distance
-order and block order: the exact top k, ties by insertion order, as on the CPU.
+order and block order (a counting merge, linear in the candidates): the exact
+top k, ties by insertion order, as on the CPU.
 
 numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) runs these kernels on the CPU,
 which is how CI checks their logic.
@@ -114,23 +115,40 @@ def _kernels(numba_cuda):
             cuda.syncthreads()
 
     @cuda.jit
-    def merge(cand_d, cand_p, cand_n, k, out_d, out_p, out_n):
+    def merge(cand_d, cand_p, cand_n, k, out_d, out_p, out_n, slots):
+        """One thread per query: a counting merge of the blocks' sorted lists, linear in the
+        candidates (histogram -> first slot per distance -> fill in block order)."""
         q = cuda.grid(1)
         if q >= cand_d.shape[0]:
             return
         blocks = cand_d.shape[1]
-        taken = 0
-        d = 0
-        # Distance by distance, blocks in gallery order: (distance, position) order.
-        while taken < k and d < MAX_BINS:
-            for b in range(blocks):
-                for s in range(cand_n[q, b]):
-                    if taken < k and cand_d[q, b, s] == d:
-                        out_d[q, taken] = d
-                        out_p[q, taken] = cand_p[q, b, s]
-                        taken += 1
-            d += 1
-        out_n[q] = taken
+        for d in range(MAX_BINS):
+            slots[q, d] = 0
+        total = 0
+        for b in range(blocks):
+            for s in range(cand_n[q, b]):
+                slots[q, cand_d[q, b, s]] += 1
+            total += cand_n[q, b]
+        take = min(k, total)
+        running = 0
+        threshold = MAX_BINS - 1
+        for d in range(MAX_BINS):
+            start = running
+            running += slots[q, d]
+            slots[q, d] = start
+            if running >= take:
+                threshold = d
+                break
+        for b in range(blocks):  # blocks in gallery order, each list in (distance, position) order
+            for s in range(cand_n[q, b]):
+                d = cand_d[q, b, s]
+                if d <= threshold:
+                    slot = slots[q, d]
+                    if slot < take:
+                        out_d[q, slot] = d
+                        out_p[q, slot] = cand_p[q, b, s]
+                    slots[q, d] = slot + 1
+        out_n[q] = take
 
     return block_topk, merge, int64, uint64
 
@@ -181,7 +199,8 @@ class GpuBackend:
         out_d = self.cuda.device_array((nq, k), np.int32)
         out_p = self.cuda.device_array((nq, k), np.int64)
         out_n = self.cuda.device_array(nq, np.int32)
-        self.merge_kernel[math.ceil(nq / 64), 64](cand_d, cand_p, cand_n, k, out_d, out_p, out_n)
+        slots = self.cuda.device_array((nq, MAX_BINS), np.int64)
+        self.merge_kernel[math.ceil(nq / 64), 64](cand_d, cand_p, cand_n, k, out_d, out_p, out_n, slots)
         return out_d.copy_to_host(), out_p.copy_to_host(), out_n.copy_to_host().astype(np.int64)
 
     def within(self, words, queries, radius):
