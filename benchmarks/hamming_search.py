@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
+from dagh.eval.latency import measure
 from dagh.runtime.bits import pack_codes, to_words
 from dagh.runtime.index import HammingIndex
 
@@ -30,18 +30,9 @@ def ints(text: str) -> list[int]:
     return [int(float(v)) for v in text.split(",")]
 
 
-def timed(fn, budget: float, min_runs: int = 2) -> float:
-    """Median seconds per call, running for about ``budget`` seconds after a warm-up call."""
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < budget:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 200:
-            break
-    return float(np.median(times))
+def timed(fn, budget: float) -> float:
+    """Median seconds per call over about ``budget`` seconds (at most 200 calls) after a warm-up."""
+    return float(np.median(measure(fn, warmup=1, duration=budget, max_iterations=200))) / 1e3
 
 
 def numpy_search(words: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -108,7 +99,7 @@ def main() -> int:
                     theirs = timed(lambda: flat.search(queries, k), args.budget) if flat is not None else None
                     plain = None
                     if not args.no_numpy and (nq == 1 or n <= 100_000):
-                        plain = timed(lambda: numpy_search(words, qwords, k), args.budget, min_runs=1)
+                        plain = timed(lambda: numpy_search(words, qwords, k), args.budget)
                     qps = lambda s: nq / s if s else float("nan")  # noqa: E731
                     row = (f"{n:>8} {bits:>4} {k:>4} {nq:>4} | {qps(ours):>12.1f} "
                            f"{qps(theirs) if theirs else float('nan'):>10.1f} "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from dagh.calibration.data import ArrayCalibrationReader, build_calibration_set
 from dagh.calibration.methods import candidates_for
 from dagh.calibration.quantize import inspect_qdq, quantize_qdq, write_calibration_tables
 from dagh.errors import DaghError
+from dagh.eval.latency import measure
 from dagh.manifest import file_entry
 from dagh.runtime.onnx_runner import OnnxRunner
 from dagh.runtime.preprocess import PreprocessConfig
@@ -27,13 +27,7 @@ def onnxruntime_latency_ms(path: str | Path, images: np.ndarray, batch: int, rep
     """Median wall time of one onnxruntime CPU run at ``batch`` (after one warm-up)."""
     runner = OnnxRunner(path, batch_size=batch)
     x = np.ascontiguousarray(np.resize(images, (batch, *images.shape[1:])))
-    runner.run(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        runner.run(x)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times))
+    return float(np.median(measure(lambda: runner.run(x), warmup=1, iterations=repeats)))
 
 
 def quantize_for_export(fp32_path: Path, directory: Path, preprocess: PreprocessConfig, options: Any,

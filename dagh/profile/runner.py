@@ -95,6 +95,14 @@ class Profiler:
             self.report["interrupted"] = True
         return self.report
 
+    def _open_or_skip(self, section: str, entry: dict[str, Any], build: Callable[[], Any]) -> Any:
+        """``build()``, or None after recording ``entry`` as skipped with the reason."""
+        try:
+            return build()
+        except DaghError as exc:
+            self.report[section].append(_skip(entry, str(exc)))
+            return None
+
     def _time(self, fn: Callable[[], object]) -> np.ndarray:
         o = self.options
         return measure(fn, warmup=o.warmup, iterations=o.iterations, duration=o.duration)
@@ -113,10 +121,8 @@ class Profiler:
         from dagh.runtime.preprocess import preprocess_batch
 
         entry = {"precision": precision, "backend": backend, "batch": batch}
-        try:
-            encoder = self._encoder(precision, backend)
-        except DaghError as exc:
-            self.report["encode"].append(_skip(entry, str(exc)))
+        encoder = self._open_or_skip("encode", entry, lambda: self._encoder(precision, backend))
+        if encoder is None:
             return
         crops = self._crops(batch)
         parts: dict[str, list[float]] = {"preprocess": [], "inference": [], "packing": []}
@@ -127,7 +133,7 @@ class Profiler:
             t0 = time.perf_counter()
             x = preprocess_batch(crops, encoder.preprocess)
             t1 = time.perf_counter()
-            codes, _ = encoder._runner.run(x)
+            codes, _ = encoder.infer(x)
             t2 = time.perf_counter()
             pack_codes(codes > 0)
             t3 = time.perf_counter()
@@ -155,10 +161,8 @@ class Profiler:
 
     def search(self, backend: str, gallery: int, k: int) -> None:
         entry = {"index_backend": backend, "gallery": gallery, "k": k}
-        try:
-            index = self._gallery_index(backend, gallery)
-        except DaghError as exc:
-            self.report["search"].append(_skip(entry, str(exc)))
+        index = self._open_or_skip("search", entry, lambda: self._gallery_index(backend, gallery))
+        if index is None:
             return
         bits = self.manifest.code_bits
         query = self.rng.integers(0, 256, (1, (bits + 7) // 8), dtype=np.uint8)
@@ -174,12 +178,11 @@ class Profiler:
         """One camera frame: preprocess + encode + search (SingleStream p90), and Offline throughput."""
         gallery = max(self.options.galleries)
         entry = {"precision": precision, "backend": backend, "gallery": gallery, "index_backend": "cpu"}
-        try:
-            encoder = self._encoder(precision, backend)
-            index = self._gallery_index("cpu", gallery)
-        except DaghError as exc:
-            self.report["end_to_end"].append(_skip(entry, str(exc)))
+        parts = self._open_or_skip("end_to_end", entry, lambda: (self._encoder(precision, backend),
+                                                                  self._gallery_index("cpu", gallery)))
+        if parts is None:
             return
+        encoder, index = parts
         frame = self._crops(1)
         samples = self._time(lambda: index.search(encoder.encode(frame), 1))
         batch = max(self.options.batches)

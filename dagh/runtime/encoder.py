@@ -90,9 +90,13 @@ class Encoder:
         return self.encode_preprocessed(preprocess_batch(images, self.preprocess, color_order=color_order),
                                         return_h=return_h)
 
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model on a preprocessed float32 NCHW batch: (+1/-1 codes, h), unpacked."""
+        return self._runner.run(np.ascontiguousarray(batch, dtype=np.float32))
+
     def encode_preprocessed(self, batch: np.ndarray, *, return_h: bool = False):
         """Float32 NCHW batch (already preprocessed) -> packed codes (and h if asked)."""
-        codes, h = self._runner.run(np.ascontiguousarray(batch, dtype=np.float32))
+        codes, h = self.infer(batch)
         packed = pack_codes(codes > 0)
         return (packed, h) if return_h else packed
 
