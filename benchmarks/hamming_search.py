@@ -89,8 +89,9 @@ def main() -> int:
                 flat = faiss.IndexBinaryFlat(codes.shape[1] * 8)
                 flat.add(codes)
             # The machine's own streaming rate over the same words, for one query.
+            columns = np.ascontiguousarray(words.T)  # the index's word-major layout
             q0 = words[0].copy()
-            stream_s = timed(lambda: _numba_kernels.xor_popcount_stream(words, q0), args.budget)
+            stream_s = timed(lambda: _numba_kernels.xor_popcount_stream(columns, n, q0), args.budget)
             for k in args.k:
                 for nq in args.nq:
                     queries = pack_codes(rng.integers(0, 2, (nq, bits), dtype=np.int8))

@@ -1,18 +1,15 @@
 """numba kernels of the CPU Hamming index (compiled on first use).
 
-Search is exact and deterministic in two parallel passes over gallery chunks:
+The gallery is word-major: ``columns[w, i]`` is word w of code i (a 64-bit
+word per 64 bits of code), so each word of consecutive codes is one contiguous
+run, and XOR + popcount + min over a block of codes vectorizes (vpshufb
+popcount on AVX2, cnt on NEON). Only the first ``n`` columns are the gallery;
+the rest is capacity for appends.
 
-1. scan: for every code and every query of a group, popcount(code XOR query)
-   -> a distance byte, counted in a per-chunk histogram (distances are integers
-   0..bits, so selection needs no heap);
-2. collect: from the histograms, the threshold distance T of each query (the
-   k-th smallest) and, per chunk and distance, the output offset; each chunk
-   then writes its codes with d < T, and those with d == T while slots remain,
-   straight to their final place. Chunks are contiguous and processed in
-   order, so ties come out in insertion order.
-
-A group of queries shares each gallery word while it is in a register (tiling:
-the gallery is read once per group, not once per query).
+k-nearest search (topk_scan + merge_topk) is one parallel pass over gallery
+chunks with a running threshold; radius search (scan + offsets_for + collect)
+counts a histogram of distances, then writes the selected codes straight to
+their final place. Both are exact and order ties by gallery position.
 """
 
 from __future__ import annotations
@@ -21,10 +18,15 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+# Indices in the hot loops are unsigned: numba wraps negative indices of signed
+# ones, and that per-element select keeps LLVM from vectorizing the loads (the
+# scan ran 2x slower with signed indices).
+_u = np.uint64
+
 
 @intrinsic
 def popcount64(typingctx, value):
-    """LLVM ctpop on a uint64 (one POPCNT instruction on x86-64 and aarch64)."""
+    """LLVM ctpop on a uint64 (POPCNT, or a vectorized popcount inside vectorized loops)."""
     signature = types.uint64(types.uint64)
 
     def codegen(context, builder, sig, args):
@@ -33,29 +35,30 @@ def popcount64(typingctx, value):
     return signature, codegen
 
 
+@njit(inline="always")
+def _distance(columns, i, queries, g):
+    """Hamming distance of gallery code i to query g (scalar)."""
+    d = np.int64(0)
+    for w in range(columns.shape[0]):
+        d += np.int64(popcount64(columns[w, _u(i)] ^ queries[g, w]))
+    return d
+
+
+# -- radius search: a distance histogram per chunk, then a placing pass --------------
+
 @njit(parallel=True, nogil=True, cache=True)
-def scan(codes, queries, distances, hist, chunk):
-    """distances[g, i] = hamming(codes[i], queries[g]); hist[c, g, d] counts per chunk c."""
-    n, words = codes.shape
+def scan(columns, n, queries, distances, hist, chunk):
+    """distances[g, i] = hamming(code i, queries[g]); hist[c, g, d] counts per chunk c."""
     groups = queries.shape[0]
     n_chunks = hist.shape[0]
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(n, lo + chunk)
-        for i in range(lo, hi):
-            if words == 1:
-                word = codes[i, 0]
-                for g in range(groups):
-                    d = np.int64(popcount64(word ^ queries[g, 0]))
-                    distances[g, i] = d
-                    hist[c, g, d] += 1
-            else:
-                for g in range(groups):
-                    d = 0
-                    for w in range(words):
-                        d += np.int64(popcount64(codes[i, w] ^ queries[g, w]))
-                    distances[g, i] = d
-                    hist[c, g, d] += 1
+        for g in range(groups):
+            for i in range(lo, hi):
+                d = _distance(columns, i, queries, g)
+                distances[g, i] = d
+                hist[c, g, d] += 1
 
 
 @njit(nogil=True, cache=True)
@@ -110,47 +113,40 @@ def collect(distances, offsets, thresholds, limits, chunk, out_distances, out_po
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def xor_popcount_stream(codes, query):
+def xor_popcount_stream(columns, n, query):
     """The machine's XOR+popcount streaming rate: the sum of all distances, nothing kept.
 
-    The same chunking as the search, with a branch-free inner loop the compiler
-    can vectorize: the ceiling a Hamming scan over these words can reach.
+    The same gallery words and chunking as the search, and the tightest loop
+    there is (XOR, popcount, add; the compiler vectorizes it): the ceiling a
+    Hamming scan over these words can reach.
     """
-    n, words = codes.shape
-    flat = codes.ravel()
+    words = columns.shape[0]
     n_chunks = 16
     chunk = (n + n_chunks - 1) // n_chunks
-    partial = np.zeros(n_chunks, np.int64)
+    partial = np.zeros(n_chunks, np.uint64)
     for c in prange(n_chunks):
-        acc = np.int64(0)
         lo, hi = c * chunk, min(n, (c + 1) * chunk)
-        if words == 1:
-            q0 = query[0]
+        acc = np.uint64(0)
+        for w in range(words):
+            row = columns[w]
+            q = query[w]
             for i in range(lo, hi):
-                acc += np.int64(popcount64(flat[i] ^ q0))
-        elif words == 2:
-            q0, q1 = query[0], query[1]
-            for i in range(lo, hi):
-                acc += np.int64(popcount64(flat[2 * i] ^ q0)) + np.int64(popcount64(flat[2 * i + 1] ^ q1))
-        else:
-            for i in range(lo, hi):
-                for w in range(words):
-                    acc += np.int64(popcount64(flat[i * words + w] ^ query[w]))
+                acc += popcount64(row[_u(i)] ^ q)
         partial[c] = acc
-    return partial.sum()
+    return np.int64(partial.sum())
 
 
 # -- k-nearest search: one pass with a running threshold ----------------------------
 #
-# Per chunk and query, codes stream through XOR + popcount + one compare with a
-# running threshold U (the smallest distance with at least k candidates at or
-# below it); only codes with d < U take the slow path, which appends
-# (distance, position) to a small candidate list and lowers U. When the list
-# fills, it is compacted to the chunk's current top k. Candidates stay in
+# Per chunk and query, blocks of codes go through XOR + popcount + min, compared
+# with a running threshold U (the smallest distance with at least k candidates at
+# or below it); only a block holding a code with d < U takes the slow path, which
+# appends (distance, position) to a small candidate list and lowers U. When the
+# list fills, it is compacted to the chunk's current top k. Candidates stay in
 # position order, so ties resolve by insertion order in the final merge.
 
-BLOCK = 16  # codes per branch-free block of the fast path
-TILE = 512  # codes per tile: 4 KB of words, reused from L1 by every query of the group
+BLOCK = 64          # codes per branch-free block of the fast path
+TILE_BYTES = 16384  # gallery words per tile: stays in L1 while every query of the group scans it
 
 
 @njit(inline="always")
@@ -206,37 +202,66 @@ def _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, 
 
 
 @njit(inline="always")
-def _block_slow_1w(flat, i, q0, u, g, c, k, bins, cap, cand_d, cand_p, size, counts, cum, total):
-    """Revisit one block of 1-word codes for query g: file the codes under the threshold."""
+def _block_1w(row, base, q, acc):
+    """acc[j] = distance of 1-word code base + j to q, for a block; returns their minimum (vectorized)."""
+    low = np.int32(1 << 30)
     for j in range(BLOCK):
-        dj = np.int64(popcount64(flat[i + j] ^ q0))
-        if dj < u:
-            u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i + j)
-    return u
+        d = np.int32(popcount64(row[_u(base + j)] ^ q))
+        acc[_u(j)] = d
+        low = min(low, d)
+    return low
 
 
 @njit(inline="always")
-def _block_slow_2w(flat, i, q0, q1, u, g, c, k, bins, cap, cand_d, cand_p, size, counts, cum, total):
-    """Revisit one block of 2-word codes for query g."""
+def _block_2w(row0, row1, base, q0, q1, acc):
+    """The same for 2-word codes (65..128 bits)."""
+    low = np.int32(1 << 30)
     for j in range(BLOCK):
-        b = 2 * (i + j)
-        dj = np.int64(popcount64(flat[b] ^ q0)) + np.int64(popcount64(flat[b + 1] ^ q1))
-        if dj < u:
-            u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i + j)
-    return u
+        i = _u(base + j)
+        d = np.int32(popcount64(row0[i] ^ q0) + popcount64(row1[i] ^ q1))
+        acc[_u(j)] = d
+        low = min(low, d)
+    return low
+
+
+@njit(inline="always")
+def _block_words(columns, base, queries, g, acc):
+    """The same for any number of words: per-word passes summed into acc."""
+    row = columns[0]
+    q = queries[g, 0]
+    for j in range(BLOCK):
+        acc[_u(j)] = np.int32(popcount64(row[_u(base + j)] ^ q))
+    for w in range(1, columns.shape[0]):
+        row = columns[w]
+        q = queries[g, w]
+        for j in range(BLOCK):
+            acc[_u(j)] += np.int32(popcount64(row[_u(base + j)] ^ q))
+    low = np.int32(1 << 30)
+    for j in range(BLOCK):
+        low = min(low, acc[_u(j)])
+    return low
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
+def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, cand_n):
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
 
-    ``codes`` [n, words] and ``queries`` [groups, words] uint64; the loops for 1
-    and 2 words are written out so the compiler keeps the query in registers.
+    ``columns`` [words, >= n] and ``queries`` [groups, words] uint64. The chunk
+    is walked in tiles that stay in L1 while every query of the group scans
+    them, so the gallery is read from memory once per group, not per query.
+
+    Chunks share their thresholds through ``shared_u`` [chunks, groups] (start
+    at ``bins``): chunk c' has k codes at distance < U', so no code at U' or
+    beyond in a later chunk, nor beyond U' in an earlier one (ties go to the
+    earlier position), can be in the top k. A chunk skips those codes too; a
+    stale read only costs time, never exactness, since thresholds only fall.
     """
-    n, words = codes.shape
+    words = columns.shape[0]
     groups = queries.shape[0]
     n_chunks, _, cap = cand_d.shape
-    flat = codes.ravel()
+    tile = max(BLOCK, (TILE_BYTES // (8 * words)) // BLOCK * BLOCK)
+    row0 = columns[0]
+    row1 = columns[min(1, words - 1)]
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(n, lo + chunk)
@@ -245,133 +270,39 @@ def topk_scan(codes, queries, k, bins, chunk, cand_d, cand_p, cand_n):
         cum = np.zeros(groups, np.int64)          # #candidates with d <= U, once U <= bits
         total = np.zeros(groups, np.int64)
         size = np.zeros(groups, np.int64)
-        for start in range(lo, hi, TILE):
-            end = min(hi, start + TILE)
-            first_single = 0
-            if words == 1:
-                # Register blocking: four queries (two for 2-word codes) share every loaded code word.
-                first_single = groups - groups % 4
-                for g in range(0, first_single, 4):
-                    qa, qb, qc, qd = queries[g, 0], queries[g + 1, 0], queries[g + 2, 0], queries[g + 3, 0]
-                    ua, ub, uc, ud = limit[g], limit[g + 1], limit[g + 2], limit[g + 3]
-                    i = start
-                    while i + BLOCK <= end:
-                        la = lb = lc = ld = bins
-                        for j in range(BLOCK):
-                            w = flat[i + j]
-                            la = min(la, np.int64(popcount64(w ^ qa)))
-                            lb = min(lb, np.int64(popcount64(w ^ qb)))
-                            lc = min(lc, np.int64(popcount64(w ^ qc)))
-                            ld = min(ld, np.int64(popcount64(w ^ qd)))
-                        if la < ua:
-                            ua = _block_slow_1w(flat, i, qa, ua, g, c, k, bins, cap, cand_d, cand_p, size,
-                                                counts, cum, total)
-                        if lb < ub:
-                            ub = _block_slow_1w(flat, i, qb, ub, g + 1, c, k, bins, cap, cand_d, cand_p, size,
-                                                counts, cum, total)
-                        if lc < uc:
-                            uc = _block_slow_1w(flat, i, qc, uc, g + 2, c, k, bins, cap, cand_d, cand_p, size,
-                                                counts, cum, total)
-                        if ld < ud:
-                            ud = _block_slow_1w(flat, i, qd, ud, g + 3, c, k, bins, cap, cand_d, cand_p, size,
-                                                counts, cum, total)
-                        i += BLOCK
-                    for gg, qq, uu in ((g, qa, ua), (g + 1, qb, ub), (g + 2, qc, uc), (g + 3, qd, ud)):
-                        for tail in range(i, end):
-                            d = np.int64(popcount64(flat[tail] ^ qq))
-                            if d < uu:
-                                uu = _accept(d, gg, c, k, bins, cap, uu, cand_d, cand_p, size, counts, cum,
-                                             total, tail)
-                        limit[gg] = uu
-            elif words == 2:
-                first_single = groups - groups % 2
-                for g in range(0, first_single, 2):
-                    qa0, qa1, qb0, qb1 = queries[g, 0], queries[g, 1], queries[g + 1, 0], queries[g + 1, 1]
-                    ua, ub = limit[g], limit[g + 1]
-                    i = start
-                    while i + BLOCK <= end:
-                        la = lb = bins
-                        for j in range(BLOCK):
-                            w0 = flat[2 * (i + j)]
-                            w1 = flat[2 * (i + j) + 1]
-                            la = min(la, np.int64(popcount64(w0 ^ qa0)) + np.int64(popcount64(w1 ^ qa1)))
-                            lb = min(lb, np.int64(popcount64(w0 ^ qb0)) + np.int64(popcount64(w1 ^ qb1)))
-                        if la < ua:
-                            ua = _block_slow_2w(flat, i, qa0, qa1, ua, g, c, k, bins, cap, cand_d, cand_p, size,
-                                                counts, cum, total)
-                        if lb < ub:
-                            ub = _block_slow_2w(flat, i, qb0, qb1, ub, g + 1, c, k, bins, cap, cand_d, cand_p,
-                                                size, counts, cum, total)
-                        i += BLOCK
-                    for gg, q0, q1, uu in ((g, qa0, qa1, ua), (g + 1, qb0, qb1, ub)):
-                        for tail in range(i, end):
-                            d = np.int64(popcount64(flat[2 * tail] ^ q0)) + np.int64(popcount64(flat[2 * tail + 1] ^ q1))
-                            if d < uu:
-                                uu = _accept(d, gg, c, k, bins, cap, uu, cand_d, cand_p, size, counts, cum,
-                                             total, tail)
-                        limit[gg] = uu
-            for g in range(first_single, groups):
+        acc = np.empty(BLOCK, np.int32)
+        for start in range(lo, hi, tile):
+            end = min(hi, start + tile)
+            full = start + (end - start) // BLOCK * BLOCK
+            for g in range(groups):
                 u = limit[g]
-                if words == 1:
-                    q0 = queries[g, 0]
-                    i = start
-                    # Blocks of BLOCK codes: branch-free distances and their minimum
-                    # (the compiler vectorizes this loop); the rare block with a code
-                    # under the threshold is revisited on the slow path.
-                    while i + BLOCK <= end:
-                        # Four independent minima: no serial dependency between codes.
-                        low0 = low1 = low2 = low3 = bins
-                        for j in range(0, BLOCK, 4):
-                            low0 = min(low0, np.int64(popcount64(flat[i + j] ^ q0)))
-                            low1 = min(low1, np.int64(popcount64(flat[i + j + 1] ^ q0)))
-                            low2 = min(low2, np.int64(popcount64(flat[i + j + 2] ^ q0)))
-                            low3 = min(low3, np.int64(popcount64(flat[i + j + 3] ^ q0)))
-                        low = min(min(low0, low1), min(low2, low3))
-                        if low < u:  # recompute the block's distances on the slow path
-                            for j in range(BLOCK):
-                                dj = np.int64(popcount64(flat[i + j] ^ q0))
-                                if dj < u:
-                                    u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
-                                                cum, total, i + j)
-                        i += BLOCK
-                    for tail in range(i, end):
-                        d = np.int64(popcount64(flat[tail] ^ q0))
-                        if d < u:
-                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, tail)
-                elif words == 2:
-                    q0 = queries[g, 0]
-                    q1 = queries[g, 1]
-                    i = start
-                    while i + BLOCK <= end:
-                        low0 = low1 = bins
-                        for j in range(0, BLOCK, 2):
-                            b = 2 * (i + j)
-                            low0 = min(low0, np.int64(popcount64(flat[b] ^ q0)) + np.int64(popcount64(flat[b + 1] ^ q1)))
-                            low1 = min(low1, np.int64(popcount64(flat[b + 2] ^ q0))
-                                       + np.int64(popcount64(flat[b + 3] ^ q1)))
-                        low = min(low0, low1)
-                        if low < u:
-                            for j in range(BLOCK):
-                                dj = (np.int64(popcount64(flat[2 * (i + j)] ^ q0))
-                                      + np.int64(popcount64(flat[2 * (i + j) + 1] ^ q1)))
-                                if dj < u:
-                                    u = _accept(dj, g, c, k, bins, cap, u, cand_d, cand_p, size, counts,
-                                                cum, total, i + j)
-                        i += BLOCK
-                    for tail in range(i, end):
-                        d = (np.int64(popcount64(flat[2 * tail] ^ q0))
-                             + np.int64(popcount64(flat[2 * tail + 1] ^ q1)))
-                        if d < u:
-                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, tail)
-                else:
-                    for i in range(start, end):
-                        d = np.int64(0)
-                        base = i * words
-                        for w in range(words):
-                            d += np.int64(popcount64(flat[base + w] ^ queries[g, w]))
-                        if d < u:
-                            u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i)
+                ext = bins  # the other chunks' bound, for this tile
+                for other in range(n_chunks):
+                    if other < c:
+                        ext = min(ext, shared_u[other, g])
+                    elif other > c:
+                        ext = min(ext, shared_u[other, g] + 1)
+                q0 = queries[g, 0]
+                q1 = queries[g, min(1, words - 1)]
+                for base in range(start, full, BLOCK):
+                    if words == 1:
+                        low = _block_1w(row0, base, q0, acc)
+                    elif words == 2:
+                        low = _block_2w(row0, row1, base, q0, q1, acc)
+                    else:
+                        low = _block_words(columns, base, queries, g, acc)
+                    if low < min(u, ext):  # rare once U settles: file the block's codes under it
+                        for j in range(BLOCK):
+                            d = np.int64(acc[j])
+                            if d < u and d < ext:
+                                u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total,
+                                            base + j)
+                for i in range(full, end):  # fewer than BLOCK codes at the end of the chunk
+                    d = _distance(columns, i, queries, g)
+                    if d < u and d < ext:
+                        u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i)
                 limit[g] = u
+                shared_u[c, g] = u
         for g in range(groups):
             cand_n[c, g] = size[g]
 
@@ -418,3 +349,20 @@ def merge_topk(cand_d, cand_p, cand_n, k, n, out_d, out_p, out_count):
                         out_p[g, slot] = cand_p[c, g, s]
                     hist[d] = slot + 1
         out_count[g] = take
+
+
+@njit(nogil=True, cache=True)
+def search_topk(columns, n, queries, k, bins, chunk, group, out_d, out_p, out_count):
+    """k-nearest search of every query, ``group`` queries per pass over the gallery (scan, then merge)."""
+    n_chunks = (n + chunk - 1) // chunk
+    cap = max(4 * k, 64)
+    nq = queries.shape[0]
+    for start in range(0, nq, group):
+        end = min(nq, start + group)
+        block = np.ascontiguousarray(queries[start:end])
+        cand_d = np.empty((n_chunks, end - start, cap), np.int32)
+        cand_p = np.empty((n_chunks, end - start, cap), np.int64)
+        cand_n = np.zeros((n_chunks, end - start), np.int64)
+        shared_u = np.full((n_chunks, end - start), bins, np.int64)
+        topk_scan(columns, n, block, k, bins, chunk, shared_u, cand_d, cand_p, cand_n)
+        merge_topk(cand_d, cand_p, cand_n, k, n, out_d[start:end], out_p[start:end], out_count[start:end])

@@ -51,8 +51,8 @@ def _kernels(numba_cuda):
     @cuda.jit(device=True, inline=True)
     def distance(codes, i, queries, q, words):
         d = 0
-        for w in range(words):
-            d += cuda.popc(codes[i, w] ^ queries[q, w])
+        for w in range(words):  # word-major gallery: threads of a warp read consecutive words
+            d += cuda.popc(codes[w, i] ^ queries[q, w])
         return d
 
     @cuda.jit
@@ -61,8 +61,8 @@ def _kernels(numba_cuda):
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nthreads = cuda.blockDim.x
-        n = codes.shape[0]
-        words = codes.shape[1]
+        words = codes.shape[0]
+        n = codes.shape[1]
         bins = words * 64 + 1 if words * 64 + 1 < MAX_BINS else MAX_BINS
         lo = b * chunk
         hi = min(n, lo + chunk)
@@ -166,15 +166,19 @@ class GpuBackend:
         self.cuda = numba_cuda
         self.bits = bits
         self.block_topk, self.merge_kernel, _, _ = _kernels(numba_cuda)
-        self._host_words = None
+        self._host_key = None
+        self._host_columns = None
         self._device_words = None
         self.last_scan_seconds = None
 
-    def _resident(self, words: np.ndarray):
-        # The gallery stays on the device until the index changes (a new snapshot array).
-        if self._host_words is not words or self._device_words is None:
-            self._device_words = self.cuda.to_device(np.ascontiguousarray(words))
-            self._host_words = words
+    def _resident(self, snapshot):
+        # The gallery ([words, n], word-major as on the host) stays on the device
+        # until the index changes: a new storage array or a new size.
+        key = (id(snapshot.columns), snapshot.n)
+        if self._host_key != key or self._device_words is None:
+            self._device_words = self.cuda.to_device(np.ascontiguousarray(snapshot.columns[:, :snapshot.n]))
+            self._host_key = key
+            self._host_columns = snapshot.columns  # keeps id() from being reused while cached
         return self._device_words
 
     def _blocks_per_query(self, n: int, nq: int) -> int:
@@ -185,12 +189,12 @@ class GpuBackend:
         target = max(1, (sms * 8 + nq - 1) // nq)  # fill every SM even for one query
         return max(1, min(target, math.ceil(n / THREADS)))
 
-    def select(self, words, queries, limits):
+    def select(self, snapshot, queries, limits):
         k = int(limits.max())
-        n, nq = len(words), len(queries)
+        n, nq = snapshot.n, len(queries)
         blocks = self._blocks_per_query(n, nq)
         chunk = math.ceil(n / blocks)
-        d_codes = self._resident(words)
+        d_codes = self._resident(snapshot)
         d_queries = self.cuda.to_device(np.ascontiguousarray(queries))
         cand_d = self.cuda.device_array((nq, blocks, k), np.int32)
         cand_p = self.cuda.device_array((nq, blocks, k), np.int64)
@@ -203,8 +207,8 @@ class GpuBackend:
         self.merge_kernel[math.ceil(nq / 64), 64](cand_d, cand_p, cand_n, k, out_d, out_p, out_n, slots)
         return out_d.copy_to_host(), out_p.copy_to_host(), out_n.copy_to_host().astype(np.int64)
 
-    def within(self, words, queries, radius):
+    def within(self, snapshot, queries, radius):
         # Radius search: the k-NN kernel with k = gallery size, cut at the radius.
-        d, p, n = self.select(words, queries, np.full(len(queries), len(words), np.int64))
+        d, p, n = self.select(snapshot, queries, np.full(len(queries), snapshot.n, np.int64))
         counts = np.array([(d[g, :n[g]] <= radius).sum() for g in range(len(queries))], np.int64)
         return d, p, counts

@@ -158,3 +158,25 @@ def test_bits_pack_unpack_and_words(rng):
         assert d == (codes[0] != codes[1]).sum()
     # documented order: bit 0 is the most significant bit of byte 0
     assert pack_codes(np.array([[1] + [-1] * 7]))[0, 0] == 0b1000_0000
+
+
+@pytest.mark.parametrize("bits", [12, 64, 65, 128, 200])
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), k=st.sampled_from([1, 10, 100, 700]), pool=st.integers(2, 40))
+def test_block_scan_over_many_chunks_matches_numpy(bits, seed, k, pool):
+    """The vectorized block path and the thresholds chunks share, with many ties, against numpy."""
+    import dagh.runtime.index as index_module
+
+    rng = np.random.default_rng(seed)
+    codes = rng.choice([-1, 1], (pool, bits))[rng.integers(0, pool, 5000)]
+    flips = rng.random(codes.shape) < 0.02  # near-duplicates around each pool code
+    codes = np.where(flips, -codes, codes)
+    queries = np.concatenate([codes[rng.integers(0, len(codes), 12)], rng.choice([-1, 1], (8, bits))])
+    cpu, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+    for index in (cpu, ref):
+        index.add(codes)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index_module, "MIN_CHUNK", 300)  # 5,000 codes -> 8 chunks of ~10 blocks each
+        got = cpu.search(queries, k)
+    want = ref.search(queries, k)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
