@@ -352,11 +352,20 @@ def merge_topk(cand_d, cand_p, cand_n, k, n, out_d, out_p, out_count):
 
 
 @njit(nogil=True, cache=True)
-def search_topk(columns, n, queries, k, bins, chunk, group, out_d, out_p, out_count):
-    """k-nearest search of every query, ``group`` queries per pass over the gallery (scan, then merge)."""
+def knn(columns, n, ids, queries, k, bins, chunk, group):
+    """Exact k-nearest search of every query: (distances int32 [nq, k], ids int64 [nq, k]), -1 past n.
+
+    All of a search in one compiled call (per-call Python overhead is what
+    bounds small galleries): chunks of ``chunk`` codes in parallel, ``group``
+    queries per pass over the gallery, then the merge and the id lookup.
+    """
     n_chunks = (n + chunk - 1) // chunk
     cap = max(4 * k, 64)
     nq = queries.shape[0]
+    out_d = np.full((nq, k), -1, np.int32)
+    out_i = np.full((nq, k), -1, np.int64)
+    positions = np.empty((nq, k), np.int64)
+    counts = np.empty(nq, np.int64)
     for start in range(0, nq, group):
         end = min(nq, start + group)
         block = np.ascontiguousarray(queries[start:end])
@@ -365,4 +374,8 @@ def search_topk(columns, n, queries, k, bins, chunk, group, out_d, out_p, out_co
         cand_n = np.zeros((n_chunks, end - start), np.int64)
         shared_u = np.full((n_chunks, end - start), bins, np.int64)
         topk_scan(columns, n, block, k, bins, chunk, shared_u, cand_d, cand_p, cand_n)
-        merge_topk(cand_d, cand_p, cand_n, k, n, out_d[start:end], out_p[start:end], out_count[start:end])
+        merge_topk(cand_d, cand_p, cand_n, k, n, out_d[start:end], positions[start:end], counts[start:end])
+    for g in range(nq):
+        for s in range(counts[g]):
+            out_i[g, s] = ids[positions[g, s]]
+    return out_d, out_i

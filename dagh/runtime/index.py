@@ -139,18 +139,9 @@ class HammingIndex:
             raise ConfigError(f"k must be a positive integer, got {k!r}")
         q = to_words(self._to_packed(queries, "queries"), self.bits)
         snap = self._snapshot()
-        k = int(k)
-        out_d = np.full((len(q), k), -1, np.int32)
-        out_i = np.full((len(q), k), -1, np.int64)
-        if len(snap.ids) and len(q):
-            limits = np.full(len(q), min(k, len(snap.ids)), np.int64)
-            d, pos, counts = self._backend.select(snap, q, limits)
-            c = int(limits[0])  # every query gets min(k, n) results
-            if not np.all(counts == c):
-                raise RuntimeError(f"index backend {self.backend_name!r} returned {counts} results, expected {c}")
-            out_d[:, :c] = d[:, :c]
-            out_i[:, :c] = snap.ids[pos[:, :c]]
-        return out_d, out_i
+        if not snap.n or not len(q):
+            return np.full((len(q), int(k)), -1, np.int32), np.full((len(q), int(k)), -1, np.int64)
+        return self._backend.search(snap, q, int(k))
 
     def range_search(self, queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Every code within ``radius`` of each query, ordered by (distance, insertion)."""
@@ -178,22 +169,15 @@ class _NumbaBackend:
         self.lock = threading.Lock()  # numba's default threading layer is not re-entrant
 
     def _chunking(self, n: int) -> int:
-        """Gallery codes per parallel task: a few tasks per thread, none tiny."""
+        """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny."""
         import numba
 
-        return max(MIN_CHUNK, -(-n // max(1, numba.get_num_threads() * 4)))
+        return max(MIN_CHUNK, -(-n // max(1, numba.get_num_threads())))
 
-    def select(self, snapshot, queries, limits):
-        k = int(limits.max())
-        out_d = np.empty((len(queries), k), np.int32)
-        out_p = np.empty((len(queries), k), np.int64)
-        counts = np.empty(len(queries), np.int64)
+    def search(self, snapshot, queries, k):
         with self.lock:
-            # One compiled call for all query groups: per-call Python overhead is
-            # what bounds small galleries (100k codes scan in ~30 us).
-            self.kernels.search_topk(snapshot.columns, snapshot.n, queries, k, self.bits + 1,
-                                     self._chunking(snapshot.n), QUERY_GROUP, out_d, out_p, counts)
-        return out_d, out_p, counts
+            return self.kernels.knn(snapshot.columns, snapshot.n, snapshot.ids, queries, k, self.bits + 1,
+                                    self._chunking(snapshot.n), QUERY_GROUP)
 
     def within(self, snapshot, queries, radius):
         n = snapshot.n
@@ -215,6 +199,16 @@ class _NumbaBackend:
         return _stack(parts)
 
 
+def _padded(distances, positions, ids, k):
+    """Final rows: gallery positions mapped to ids, padded with -1 where k exceeds the gallery."""
+    nq, m = distances.shape
+    out_d = np.full((nq, k), -1, np.int32)
+    out_i = np.full((nq, k), -1, np.int64)
+    out_d[:, :m] = distances
+    out_i[:, :m] = ids[positions]
+    return out_d, out_i
+
+
 def _stack(parts):
     width = max(p[0].shape[1] for p in parts)
     d = np.concatenate([np.pad(p[0], ((0, 0), (0, width - p[0].shape[1]))) for p in parts])
@@ -231,10 +225,10 @@ class _NumpyBackend:
     def distances(self, words, queries):
         return np.bitwise_count(queries[:, None, :] ^ words[None, :, :]).sum(axis=2, dtype=np.int32)
 
-    def select(self, snapshot, queries, limits):
+    def search(self, snapshot, queries, k):
         d = self.distances(snapshot.rows, queries)
-        order = np.argsort(d, axis=1, kind="stable")[:, :int(limits.max())]
-        return np.take_along_axis(d, order, axis=1), order, limits
+        order = np.argsort(d, axis=1, kind="stable")[:, :k]
+        return _padded(np.take_along_axis(d, order, axis=1), order, snapshot.ids, k)
 
     def within(self, snapshot, queries, radius):
         d = self.distances(snapshot.rows, queries)
@@ -255,15 +249,15 @@ class _FaissBackend:
         index.add(np.ascontiguousarray(words).view(np.uint8).reshape(len(words), -1))
         return index
 
-    def select(self, snapshot, queries, limits):
+    def search(self, snapshot, queries, k):
         words = snapshot.rows
         index = self._index(words)
         d, i = index.search(np.ascontiguousarray(queries).view(np.uint8).reshape(len(queries), -1),
-                            int(limits.max()))
+                            min(k, snapshot.n))
         # faiss orders ties by its own heap, not by insertion: re-sort ties stably.
         key = d.astype(np.int64) * (len(words) + 1) + i
         order = np.argsort(key, axis=1, kind="stable")
-        return np.take_along_axis(d, order, 1).astype(np.int32), np.take_along_axis(i, order, 1), limits
+        return _padded(np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1), snapshot.ids, k)
 
     def within(self, snapshot, queries, radius):
         return _NumpyBackend(self.bits).within(snapshot, queries, radius)

@@ -189,8 +189,16 @@ class GpuBackend:
         target = max(1, (sms * 8 + nq - 1) // nq)  # fill every SM even for one query
         return max(1, min(target, math.ceil(n / THREADS)))
 
-    def select(self, snapshot, queries, limits):
-        k = int(limits.max())
+    def search(self, snapshot, queries, k):
+        from dagh.runtime.index import _padded
+
+        m = min(k, snapshot.n)
+        d, p, found = self._select(snapshot, queries, m)
+        if not np.all(found == m):  # every query has min(k, n) neighbours: anything else is a kernel bug
+            raise DeviceError(f"the GPU kernel returned {found.tolist()} neighbours, expected {m} per query")
+        return _padded(d[:, :m], p[:, :m], snapshot.ids, k)
+
+    def _select(self, snapshot, queries, k):
         n, nq = snapshot.n, len(queries)
         blocks = self._blocks_per_query(n, nq)
         chunk = math.ceil(n / blocks)
@@ -209,6 +217,6 @@ class GpuBackend:
 
     def within(self, snapshot, queries, radius):
         # Radius search: the k-NN kernel with k = gallery size, cut at the radius.
-        d, p, n = self.select(snapshot, queries, np.full(len(queries), snapshot.n, np.int64))
+        d, p, n = self._select(snapshot, queries, snapshot.n)
         counts = np.array([(d[g, :n[g]] <= radius).sum() for g in range(len(queries))], np.int64)
         return d, p, counts
