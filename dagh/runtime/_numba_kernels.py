@@ -165,8 +165,6 @@ def _compact(cand_d, cand_p, size, counts, u, k):
             cand_d[kept] = d
             cand_p[kept] = cand_p[j]
             kept += 1
-        elif d <= u:
-            counts[d] -= 1
         else:
             counts[d] -= 1
     return kept
@@ -178,6 +176,11 @@ def _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, 
     s = size[g]
     if s == cap:
         s = _compact(cand_d[c, g], cand_p[c, g], s, counts[g], u, k)
+        # Compaction drops ties at U beyond the k-th: recount the candidates at or below U.
+        running = 0
+        for dd in range(u + 1):
+            running += counts[g, dd]
+        cum[g] = running
     cand_d[c, g, s] = d
     cand_p[c, g, s] = position
     size[g] = s + 1

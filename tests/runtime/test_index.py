@@ -180,3 +180,19 @@ def test_block_scan_over_many_chunks_matches_numpy(bits, seed, k, pool):
         got = cpu.search(queries, k)
     want = ref.search(queries, k)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_codes_arriving_ever_closer_force_candidate_compaction(rng, k):
+    """Each code closer to the query than the last: the candidate list fills and compacts many times."""
+    bits, n = 48, 6000
+    distance = bits - (np.arange(n) * (bits + 1)) // n      # 48 .. 0, ~120 codes per distance
+    codes = np.ones((n, bits), np.int8)
+    for row, d in enumerate(distance):
+        codes[row, rng.choice(bits, d, replace=False)] = -1
+    query = np.ones((1, bits), np.int8)
+    cpu, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+    for index in (cpu, ref):
+        index.add(codes)
+    got, want = cpu.search(query, k), ref.search(query, k)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
