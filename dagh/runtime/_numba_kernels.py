@@ -369,6 +369,8 @@ def knn(columns, n, ids, queries, k, bins, chunk, group):
     out_i = np.full((nq, k), -1, np.int64)
     positions = np.empty((nq, k), np.int64)
     counts = np.empty(nq, np.int64)
+    passes = (nq + group - 1) // group
+    group = (nq + passes - 1) // passes  # even groups: 100 queries as 7 x 15, not 6 x 16 + 4
     for start in range(0, nq, group):
         end = min(nq, start + group)
         block = np.ascontiguousarray(queries[start:end])
