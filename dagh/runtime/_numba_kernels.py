@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange, types
+from llvmlite import ir
 from numba.extending import intrinsic
 
 # Indices in the hot loops are unsigned: numba wraps negative indices of signed
@@ -31,6 +32,17 @@ def popcount64(typingctx, value):
 
     def codegen(context, builder, sig, args):
         return builder.ctpop(args[0])
+
+    return signature, codegen
+
+
+@intrinsic
+def trailing_zeros64(typingctx, value):
+    """LLVM cttz on a uint64 (TZCNT / RBIT+CLZ): the index of the lowest set bit."""
+    signature = types.uint64(types.uint64)
+
+    def codegen(context, builder, sig, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
 
     return signature, codegen
 
@@ -145,7 +157,7 @@ def xor_popcount_stream(columns, n, query):
 # list fills, it is compacted to the chunk's current top k. Candidates stay in
 # position order, so ties resolve by insertion order in the final merge.
 
-BLOCK = 64          # codes per branch-free block of the fast path
+BLOCK = 64          # codes per branch-free block of the fast path (one bit each in a uint64 mask)
 TILE_BYTES = 16384  # gallery words per tile: stays in L1 while every query of the group scans it
 
 
@@ -294,12 +306,19 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
                         low = _block_2w(row0, row1, base, q0, q1, acc)
                     else:
                         low = _block_words(columns, base, queries, g, acc)
-                    if low < min(u, ext):  # rare once U settles: file the block's codes under it
+                    bound = min(u, ext)
+                    if low < bound:  # rare once U settles: file the block's codes under it
+                        # A bit per code under the bound (vectorized), then only those codes, in order.
+                        mask = np.uint64(0)
                         for j in range(BLOCK):
+                            mask |= np.uint64(acc[_u(j)] < bound) << np.uint64(j)
+                        while mask:
+                            j = trailing_zeros64(mask)
+                            mask &= mask - np.uint64(1)
                             d = np.int64(acc[j])
-                            if d < u and d < ext:
+                            if d < u and d < ext:  # u falls as codes are filed
                                 u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total,
-                                            base + j)
+                                            base + np.int64(j))
                 for i in range(full, end):  # fewer than BLOCK codes at the end of the chunk
                     d = _distance(columns, i, queries, g)
                     if d < u and d < ext:
