@@ -15,8 +15,8 @@ their final place. Both are exact and order ties by gallery position.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
 from llvmlite import ir
+from numba import njit, prange, types
 from numba.extending import intrinsic
 
 # Indices in the hot loops are unsigned: numba wraps negative indices of signed

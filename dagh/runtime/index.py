@@ -27,7 +27,7 @@ from dagh.errors import ConfigError, DataError
 from dagh.runtime.bits import check_packed, pack_codes, packed_bytes, to_words, words_per_code
 
 BACKENDS = ("cpu", "numpy", "gpu", "faiss")
-QUERY_GROUP = 16         # queries sharing one pass over the gallery (tiling)
+QUERY_GROUP = 128        # queries per pass over the gallery: each L1 tile serves them all (16 -> 128: 1.4x at 1M)
 MIN_CHUNK = 8192         # gallery codes per parallel task
 
 

@@ -11,6 +11,15 @@ from dagh.errors import ConfigError, DataError
 from dagh.runtime.bits import pack_codes, packed_bytes, to_words, unpack_codes
 from dagh.runtime.index import HammingIndex
 
+
+@pytest.fixture(autouse=True)
+def small_query_groups(monkeypatch):
+    """Four queries per pass over the gallery, so small tests cover several passes and uneven groups."""
+    import dagh.runtime.index as index_module
+
+    monkeypatch.setattr(index_module, "QUERY_GROUP", 4)
+
+
 BACKENDS = ["cpu", "numpy"] + (["faiss"] if __import__("importlib").util.find_spec("faiss") else [])
 
 
@@ -28,7 +37,7 @@ def brute_force(gallery, ids, queries, k):
 def case(draw):
     bits = draw(st.sampled_from([1, 7, 8, 12, 24, 36, 48, 63, 64, 65, 128, 130, 256]))
     n = draw(st.integers(0, 60))
-    nq = draw(st.integers(1, 11))  # > QUERY_GROUP sometimes
+    nq = draw(st.integers(1, 11))  # several query groups: the tests set QUERY_GROUP to 4
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     # Few distinct codes: many ties.
     pool = rng.choice([-1, 1], (draw(st.integers(1, 6)), bits))
