@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 from dagh.eval.latency import measure
-from dagh.runtime.bits import pack_codes, to_words
+from dagh.runtime.bits import lane_dtype, pack_codes, to_words
 from dagh.runtime.index import HammingIndex
 
 
@@ -95,8 +95,8 @@ def main() -> int:
                     padded = faiss.IndexBinaryFlat(words.shape[1] * 64)
                     padded.add(words.view(np.uint8))
             # The machine's own streaming rate over the same words, for one query.
-            columns = np.ascontiguousarray(words.T)  # the index's word-major layout
-            q0 = words[0].copy()
+            columns = np.ascontiguousarray(words.T, dtype=lane_dtype(bits))  # the index's layout
+            q0 = words[0].astype(columns.dtype)
             stream_s = timed(lambda: _numba_kernels.xor_popcount_stream(columns, n, q0), args.budget)
             for k in args.k:
                 for nq in args.nq:

@@ -26,9 +26,11 @@ _u = np.uint64
 
 
 @intrinsic
-def popcount64(typingctx, value):
-    """LLVM ctpop on a uint64 (POPCNT, or a vectorized popcount inside vectorized loops)."""
-    signature = types.uint64(types.uint64)
+def popcount(typingctx, value):
+    """LLVM ctpop on an unsigned integer (POPCNT, or a vectorized popcount inside vectorized loops)."""
+    if not isinstance(value, types.Integer):
+        return None
+    signature = value(value)
 
     def codegen(context, builder, sig, args):
         return builder.ctpop(args[0])
@@ -52,7 +54,7 @@ def _distance(columns, i, queries, g):
     """Hamming distance of gallery code i to query g (scalar)."""
     d = np.int64(0)
     for w in range(columns.shape[0]):
-        d += np.int64(popcount64(columns[w, _u(i)] ^ queries[g, w]))
+        d += np.int64(popcount(columns[w, _u(i)] ^ queries[g, w]))
     return d
 
 
@@ -143,7 +145,7 @@ def xor_popcount_stream(columns, n, query):
             row = columns[w]
             q = query[w]
             for i in range(lo, hi):
-                acc += popcount64(row[_u(i)] ^ q)
+                acc += popcount(row[_u(i)] ^ q)
         partial[c] = acc
     return np.int64(partial.sum())
 
@@ -221,8 +223,19 @@ def _block_1w(row, base, q, acc):
     """acc[j] = distance of 1-word code base + j to q, for a block; returns their minimum (vectorized)."""
     low = np.int32(1 << 30)
     for j in range(BLOCK):
-        d = np.int32(popcount64(row[_u(base + j)] ^ q))
+        d = np.int32(popcount(row[_u(base + j)] ^ q))
         acc[_u(j)] = d
+        low = min(low, d)
+    return low
+
+
+@njit(inline="always")
+def _block_1w_narrow(row, base, q, acc16):
+    """The same for codes of up to 16 bits in uint16 lanes, with 16-bit distances: twice the lanes per vector."""
+    low = np.int16(1 << 14)
+    for j in range(BLOCK):
+        d = np.int16(popcount(row[_u(base + j)] ^ q))
+        acc16[_u(j)] = d
         low = min(low, d)
     return low
 
@@ -233,7 +246,7 @@ def _block_2w(row0, row1, base, q0, q1, acc):
     low = np.int32(1 << 30)
     for j in range(BLOCK):
         i = _u(base + j)
-        d = np.int32(popcount64(row0[i] ^ q0) + popcount64(row1[i] ^ q1))
+        d = np.int32(popcount(row0[i] ^ q0) + popcount(row1[i] ^ q1))
         acc[_u(j)] = d
         low = min(low, d)
     return low
@@ -245,12 +258,12 @@ def _block_words(columns, base, queries, g, acc):
     row = columns[0]
     q = queries[g, 0]
     for j in range(BLOCK):
-        acc[_u(j)] = np.int32(popcount64(row[_u(base + j)] ^ q))
+        acc[_u(j)] = np.int32(popcount(row[_u(base + j)] ^ q))
     for w in range(1, columns.shape[0]):
         row = columns[w]
         q = queries[g, w]
         for j in range(BLOCK):
-            acc[_u(j)] += np.int32(popcount64(row[_u(base + j)] ^ q))
+            acc[_u(j)] += np.int32(popcount(row[_u(base + j)] ^ q))
     low = np.int32(1 << 30)
     for j in range(BLOCK):
         low = min(low, acc[_u(j)])
@@ -261,8 +274,9 @@ def _block_words(columns, base, queries, g, acc):
 def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, cand_n):
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
 
-    ``columns`` [words, >= n] and ``queries`` [groups, words] uint64. The chunk
-    is walked in tiles that stay in L1 while every query of the group scans
+    ``columns`` [words, >= n] and ``queries`` [groups, words] of one unsigned
+    type (uint16 lanes for codes up to 16 bits, uint32 up to 32, else uint64
+    words: narrower lanes, more codes per vector). The chunk is walked in tiles that stay in L1 while every query of the group scans
     them, so the gallery is read from memory once per group, not per query.
 
     Chunks share their thresholds through ``shared_u`` [chunks, groups] (start
@@ -274,7 +288,8 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
     words = columns.shape[0]
     groups = queries.shape[0]
     n_chunks, _, cap = cand_d.shape
-    tile = max(BLOCK, (TILE_BYTES // (8 * words)) // BLOCK * BLOCK)
+    tile = max(BLOCK, (TILE_BYTES // (columns.itemsize * words)) // BLOCK * BLOCK)
+    narrow = bins <= 17  # up to 16 bits: 16-bit distances
     row0 = columns[0]
     row1 = columns[min(1, words - 1)]
     for c in prange(n_chunks):
@@ -286,6 +301,7 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
         total = np.zeros(groups, np.int64)
         size = np.zeros(groups, np.int64)
         acc = np.empty(BLOCK, np.int32)
+        acc16 = np.empty(BLOCK, np.int16)
         for start in range(lo, hi, tile):
             end = min(hi, start + tile)
             full = start + (end - start) // BLOCK * BLOCK
@@ -300,7 +316,9 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
                 q0 = queries[g, 0]
                 q1 = queries[g, min(1, words - 1)]
                 for base in range(start, full, BLOCK):
-                    if words == 1:
+                    if words == 1 and narrow:
+                        low = np.int32(_block_1w_narrow(row0, base, q0, acc16))
+                    elif words == 1:
                         low = _block_1w(row0, base, q0, acc)
                     elif words == 2:
                         low = _block_2w(row0, row1, base, q0, q1, acc)
@@ -310,12 +328,16 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
                     if low < bound:  # rare once U settles: file the block's codes under it
                         # A bit per code under the bound (vectorized), then only those codes, in order.
                         mask = np.uint64(0)
-                        for j in range(BLOCK):
-                            mask |= np.uint64(acc[_u(j)] < bound) << np.uint64(j)
+                        if narrow:
+                            for j in range(BLOCK):
+                                mask |= np.uint64(acc16[_u(j)] < bound) << np.uint64(j)
+                        else:
+                            for j in range(BLOCK):
+                                mask |= np.uint64(acc[_u(j)] < bound) << np.uint64(j)
                         while mask:
                             j = trailing_zeros64(mask)
                             mask &= mask - np.uint64(1)
-                            d = np.int64(acc[j])
+                            d = np.int64(acc16[j]) if narrow else np.int64(acc[j])
                             if d < u and d < ext:  # u falls as codes are filed
                                 u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total,
                                             base + np.int64(j))

@@ -7,8 +7,10 @@ significant bit first, as ``numpy.packbits``). A packed row has
 
 The index keeps codes as machine words: one uint64 per code up to 64 bits,
 ``ceil(bits / 64)`` words for longer codes; a row's bytes are zero-padded to
-whole words and read little-endian. Hamming distance is the popcount of the
-XOR of the words, whatever the bit order inside them.
+whole words and read little-endian. Codes of up to 16 or 32 bits live in
+narrower lanes (``lane_dtype``): the same value, more codes per vector.
+Hamming distance is the popcount of the XOR of the words, whatever the bit
+order inside them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ def packed_bytes(bits: int) -> int:
 
 def words_per_code(bits: int) -> int:
     return (bits + 63) // 64
+
+
+def lane_dtype(bits: int) -> np.dtype:
+    """The unsigned type the index stores a code's words in: uint16 up to 16 bits, uint32 up to 32, else uint64."""
+    return np.dtype(np.uint16 if bits <= 16 else np.uint32 if bits <= 32 else np.uint64)
 
 
 def pack_codes(codes: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from dagh._optional import require
 from dagh.errors import ConfigError, DataError
-from dagh.runtime.bits import check_packed, pack_codes, packed_bytes, to_words, words_per_code
+from dagh.runtime.bits import check_packed, lane_dtype, pack_codes, packed_bytes, to_words, words_per_code
 
 BACKENDS = ("cpu", "numpy", "gpu", "faiss")
 QUERY_GROUP = 128        # queries per pass over the gallery: each L1 tile serves them all (16 -> 128: 1.4x at 1M)
@@ -35,13 +35,13 @@ MIN_CHUNK = 8192         # gallery codes per parallel task
 class _Snapshot:
     """The gallery as a search sees it: the first ``n`` codes of the storage at that moment."""
 
-    columns: np.ndarray  # uint64 [words, capacity], word-major; codes past n are not part of it
+    columns: np.ndarray  # [words, capacity] of lane_dtype(bits), word-major; codes past n are not part of it
     n: int
     ids: np.ndarray      # int64 [n]
 
     @property
     def rows(self) -> np.ndarray:
-        """uint64 [n, words] (a view): code i is row i."""
+        """[n, words] (a view): code i is row i."""
         return self.columns[:, :self.n].T
 
 
@@ -58,7 +58,8 @@ class HammingIndex:
         self._words_per_code = words_per_code(self.bits)
         # Word-major storage (word w of code i at [w, i]): each word of consecutive
         # codes is one contiguous run, which is what the vectorized scan reads.
-        self._columns = np.zeros((self._words_per_code, 0), np.uint64)
+        self._dtype = lane_dtype(self.bits)
+        self._columns = np.zeros((self._words_per_code, 0), self._dtype)
         self._ids = np.zeros(0, np.int64)
         self._size = 0
         self._write_lock = threading.Lock()
@@ -80,9 +81,13 @@ class HammingIndex:
         raise DataError(f"{name} must be packed uint8 rows [n, {packed_bytes(self.bits)}] or +1/-1 codes "
                         f"[n, {self.bits}] for this {self.bits}-bit index, got {codes.dtype} {codes.shape}")
 
+    def _words(self, codes: np.ndarray, name: str) -> np.ndarray:
+        """Codes -> [n, words] in the storage lane type."""
+        return to_words(self._to_packed(codes, name), self.bits).astype(self._dtype, copy=False)
+
     def add(self, codes: np.ndarray, ids: np.ndarray | None = None) -> None:
         """Append codes; ``ids`` default to consecutive integers after the current size."""
-        words = to_words(self._to_packed(codes, "codes"), self.bits)
+        words = self._words(codes, "codes")
         n_new = len(words)
         with self._write_lock:
             if ids is None:
@@ -95,7 +100,7 @@ class HammingIndex:
             end = self._size + n_new
             if end > self._columns.shape[1]:  # grow geometrically; old snapshots keep the old arrays
                 capacity = max(end, 2 * self._columns.shape[1], 1024)
-                grown_columns = np.zeros((self._words_per_code, capacity), np.uint64)
+                grown_columns = np.zeros((self._words_per_code, capacity), self._dtype)
                 grown_ids = np.full(capacity, -1, np.int64)
                 grown_columns[:, :self._size] = self._columns[:, :self._size]
                 grown_ids[:self._size] = self._ids[:self._size]
@@ -126,7 +131,7 @@ class HammingIndex:
         """The gallery as packed uint8 rows, in insertion order."""
         from dagh.runtime.bits import from_words
 
-        return from_words(self._snapshot().rows, self.bits)
+        return from_words(self._snapshot().rows.astype(np.uint64), self.bits)
 
     def _snapshot(self) -> _Snapshot:
         with self._write_lock:
@@ -137,7 +142,7 @@ class HammingIndex:
         """The k nearest codes of each query: (distances int32 [nq, k], ids int64 [nq, k])."""
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ConfigError(f"k must be a positive integer, got {k!r}")
-        q = to_words(self._to_packed(queries, "queries"), self.bits)
+        q = self._words(queries, "queries")
         snap = self._snapshot()
         if not snap.n or not len(q):
             return np.full((len(q), int(k)), -1, np.int32), np.full((len(q), int(k)), -1, np.int64)
@@ -147,7 +152,7 @@ class HammingIndex:
         """Every code within ``radius`` of each query, ordered by (distance, insertion)."""
         if not isinstance(radius, (int, np.integer)) or radius < 0:
             raise ConfigError(f"radius must be a non-negative integer, got {radius!r}")
-        q = to_words(self._to_packed(queries, "queries"), self.bits)
+        q = self._words(queries, "queries")
         snap = self._snapshot()
         if not len(snap.ids):
             return [(np.zeros(0, np.int32), np.zeros(0, np.int64)) for _ in range(len(q))]
@@ -245,7 +250,7 @@ class _FaissBackend:
         self.bits = bits
 
     def _index(self, words):
-        index = self.faiss.IndexBinaryFlat(words.shape[1] * 64)
+        index = self.faiss.IndexBinaryFlat(words.shape[1] * words.dtype.itemsize * 8)
         index.add(np.ascontiguousarray(words).view(np.uint8).reshape(len(words), -1))
         return index
 

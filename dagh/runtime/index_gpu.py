@@ -153,6 +153,10 @@ def _kernels(numba_cuda):
     return block_topk, merge, int64, uint64
 
 
+def _device_lanes(dtype: np.dtype) -> np.dtype:
+    return np.dtype(np.uint32) if dtype.itemsize < 4 else dtype
+
+
 class GpuBackend:
     """HammingIndex backend='gpu': needs numba-cuda and a CUDA GPU (or the CUDA simulator)."""
 
@@ -176,7 +180,9 @@ class GpuBackend:
         # until the index changes: a new storage array or a new size.
         key = (id(snapshot.columns), snapshot.n)
         if self._host_key != key or self._device_words is None:
-            self._device_words = self.cuda.to_device(np.ascontiguousarray(snapshot.columns[:, :snapshot.n]))
+            # At least 32-bit lanes on the device (cuda.popc takes 32- and 64-bit integers).
+            self._device_words = self.cuda.to_device(
+                np.ascontiguousarray(snapshot.columns[:, :snapshot.n], dtype=_device_lanes(snapshot.columns.dtype)))
             self._host_key = key
             self._host_columns = snapshot.columns  # keeps id() from being reused while cached
         return self._device_words
@@ -203,7 +209,7 @@ class GpuBackend:
         blocks = self._blocks_per_query(n, nq)
         chunk = math.ceil(n / blocks)
         d_codes = self._resident(snapshot)
-        d_queries = self.cuda.to_device(np.ascontiguousarray(queries))
+        d_queries = self.cuda.to_device(np.ascontiguousarray(queries, dtype=_device_lanes(queries.dtype)))
         cand_d = self.cuda.device_array((nq, blocks, k), np.int32)
         cand_p = self.cuda.device_array((nq, blocks, k), np.int64)
         cand_n = self.cuda.to_device(np.zeros((nq, blocks), np.int32))

@@ -169,7 +169,7 @@ def test_bits_pack_unpack_and_words(rng):
     assert pack_codes(np.array([[1] + [-1] * 7]))[0, 0] == 0b1000_0000
 
 
-@pytest.mark.parametrize("bits", [12, 64, 65, 128, 200])
+@pytest.mark.parametrize("bits", [12, 24, 48, 64, 65, 128, 200])  # uint16, uint32, uint64 lanes; 1, 2, 4 words
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), k=st.sampled_from([1, 10, 100, 700]), pool=st.integers(2, 40))
 def test_block_scan_over_many_chunks_matches_numpy(bits, seed, k, pool):
