@@ -1,10 +1,11 @@
 """numba kernels of the CPU Hamming index (compiled on first use).
 
-The gallery is word-major: ``columns[w, i]`` is word w of code i (a 64-bit
-word per 64 bits of code), so each word of consecutive codes is one contiguous
-run, and XOR + popcount + min over a block of codes vectorizes (vpshufb
-popcount on AVX2, cnt on NEON). Only the first ``n`` columns are the gallery;
-the rest is capacity for appends.
+The gallery is word-major: ``columns[w, i]`` is word w of code i (a uint64
+word per 64 bits of code; codes of up to 16 or 32 bits in one uint16 or uint32
+lane, more codes per vector), so each word of consecutive codes is one
+contiguous run, and XOR + popcount + min over a block of codes vectorizes
+(vpshufb popcount on AVX2, cnt on NEON). Only the first ``n`` columns are the
+gallery; the rest is capacity for appends.
 
 k-nearest search (topk_scan + merge_topk) is one parallel pass over gallery
 chunks with a running threshold; radius search (scan + offsets_for + collect)
