@@ -10,7 +10,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo export-demo test test-runtime lint bench-ablation bench-int8 bench-hamming clean-venv
+.PHONY: demo export-demo test test-runtime lint bench-ablation bench-int8 bench-hamming bench-hamming-gpu clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ export-demo: $(VENV)/.installed-all
 
 bench-hamming: $(VENV)/.installed-all
 	$(PY) benchmarks/hamming_search.py
+
+# Needs a CUDA GPU and numba-cuda (pip install 'dagh[gpu]'); checks GPU == CPU, then times both.
+bench-hamming-gpu:
+	python3 benchmarks/hamming_gpu.py --out runs/hamming_gpu.json
 
 bench-int8: $(VENV)/.installed-all
 	$(PY) benchmarks/int8_throughput.py $(DEMO_DIR)/export

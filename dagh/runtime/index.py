@@ -124,6 +124,11 @@ class HammingIndex:
             return removed
 
     @property
+    def backend(self):
+        """The backend object, for diagnostics (the GPU's ``last_scan_seconds``, say)."""
+        return self._backend
+
+    @property
     def ids(self) -> np.ndarray:
         return self._snapshot().ids.copy()
 

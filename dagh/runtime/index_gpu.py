@@ -173,7 +173,7 @@ class GpuBackend:
         self._host_key = None
         self._host_columns = None
         self._device_words = None
-        self.last_scan_seconds = None
+        self.last_scan_seconds = None  # GPU time of the last search's kernels (scan + merge)
 
     def _resident(self, snapshot):
         # The gallery ([words, n], word-major as on the host) stays on the device
@@ -213,12 +213,17 @@ class GpuBackend:
         cand_d = self.cuda.device_array((nq, blocks, k), np.int32)
         cand_p = self.cuda.device_array((nq, blocks, k), np.int64)
         cand_n = self.cuda.to_device(np.zeros((nq, blocks), np.int32))
+        start, stop = self.cuda.event(), self.cuda.event()
+        start.record()
         self.block_topk[(blocks, nq), THREADS](d_codes, d_queries, k, chunk, cand_d, cand_p, cand_n)
         out_d = self.cuda.device_array((nq, k), np.int32)
         out_p = self.cuda.device_array((nq, k), np.int64)
         out_n = self.cuda.device_array(nq, np.int32)
         slots = self.cuda.device_array((nq, MAX_BINS), np.int64)
         self.merge_kernel[math.ceil(nq / 64), 64](cand_d, cand_p, cand_n, k, out_d, out_p, out_n, slots)
+        stop.record()
+        stop.synchronize()
+        self.last_scan_seconds = start.elapsed_time(stop) / 1e3  # both kernels, by CUDA events
         return out_d.copy_to_host(), out_p.copy_to_host(), out_n.copy_to_host().astype(np.int64)
 
     def within(self, snapshot, queries, radius):
