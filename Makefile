@@ -35,7 +35,7 @@ bench-hamming: $(VENV)/.installed-all
 
 # Needs a CUDA GPU and numba-cuda (pip install 'dagh[gpu]'); checks GPU == CPU, then times both.
 bench-hamming-gpu:
-	python3 benchmarks/hamming_gpu.py --out runs/hamming_gpu.json
+	PYTHONPATH=. python3 benchmarks/hamming_gpu.py --out runs/hamming_gpu.json
 
 bench-int8: $(VENV)/.installed-all
 	$(PY) benchmarks/int8_throughput.py $(DEMO_DIR)/export
