@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dagh.runtime.bits import pack_codes
-from dagh.runtime.gallery import HEADER, GalleryError, load_gallery, save_gallery
+from dagh.runtime.gallery import HEADER, GalleryError, append_gallery, load_gallery, save_gallery
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_truncated_file(saved, cut):
         load_gallery(path)
 
 
-@pytest.mark.parametrize("offset", [70, -40, -1])
+@pytest.mark.parametrize("offset", [20, 33, 70, 90, -40, -1])  # header count, committed size, segment, ids, sum
 def test_flipped_byte_fails_checksum(saved, offset):
     path = saved[0]
     data = bytearray(path.read_bytes())
@@ -104,3 +104,65 @@ def test_save_killed_midway_leaves_old_file_intact(saved, tmp_path):
     load_gallery(path)
     leftovers = [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
     assert len(leftovers) <= 1  # a killed process cannot clean up; the target is what matters
+
+
+def test_append_adds_codes_without_rewriting(saved, rng):
+    path, codes, ids = saved
+    before = path.read_bytes()
+    more = pack_codes(rng.choice([-1, 1], (30, 36)))
+    append_gallery(path, more, np.arange(50_000, 50_030), 36)
+    append_gallery(path, more[:0], np.zeros(0, np.int64), 36)  # an empty append is a no-op segment
+    after = path.read_bytes()
+    assert after[64:len(before)] == before[64:]  # the first segment's bytes are untouched
+    g = load_gallery(path, bits=36)
+    assert np.array_equal(g.codes, np.concatenate([codes, more]))
+    assert np.array_equal(g.ids, np.concatenate([ids, np.arange(50_000, 50_030)]))
+    d, i = g.to_index().search(more[:2], 1)
+    assert i[:, 0].tolist() == [50_000, 50_001] and (d[:, 0] == 0).all()
+
+
+def test_append_refuses_another_code_length_and_mismatched_ids(saved):
+    path = saved[0]
+    with pytest.raises(GalleryError, match="48-bit"):
+        append_gallery(path, np.zeros((2, 6), np.uint8), np.arange(2), 48)
+    with pytest.raises(GalleryError, match="ids"):
+        append_gallery(path, np.zeros((2, 5), np.uint8), np.arange(3), 36)
+    with pytest.raises(GalleryError, match="does not exist"):
+        append_gallery(path.with_name("none"), np.zeros((2, 5), np.uint8), np.arange(2), 36)
+
+
+def test_append_killed_before_commit_leaves_the_gallery_as_it_was(saved, tmp_path):
+    path, codes, ids = saved
+    # A child process appends and is killed after the segment is written, before the header commits it.
+    script = (
+        "import numpy as np, os, signal\n"
+        "import dagh.runtime.gallery as G\n"
+        "real = G._header\n"
+        "def dying(*a, **k):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "G._header = dying\n"
+        f"G.append_gallery({str(path)!r}, np.zeros((1000, 5), np.uint8), np.arange(1000), 36)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script])
+    assert proc.returncode == -signal.SIGKILL
+    assert path.stat().st_size > 64 + 100 * 13  # the uncommitted segment is there ...
+    g = load_gallery(path, bits=36)              # ... and ignored
+    assert np.array_equal(g.codes, codes) and np.array_equal(g.ids, ids)
+    append_gallery(path, np.ones((2, 5), np.uint8), np.array([7, 8]), 36)  # overwrites the leftover
+    g = load_gallery(path, bits=36)
+    assert len(g) == 102 and g.ids[-2:].tolist() == [7, 8]
+
+
+def test_version_1_files_still_load_and_refuse_appends(tmp_path, rng):
+    import hashlib
+    import struct
+
+    codes = pack_codes(rng.choice([-1, 1], (5, 12)))
+    body = struct.pack("<8sIIQI36x", b"DAGHGAL1", 1, 12, 5, 2) + codes.tobytes() + b"\0" * 6
+    body += np.arange(5, dtype="<i8").tobytes()
+    path = tmp_path / "v1.dgal"
+    path.write_bytes(body + hashlib.sha256(body).digest())
+    g = load_gallery(path, bits=12)
+    assert np.array_equal(g.codes, codes) and g.ids.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(GalleryError, match="version-1"):
+        append_gallery(path, codes, np.arange(5), 12)
