@@ -205,3 +205,15 @@ def test_codes_arriving_ever_closer_force_candidate_compaction(rng, k):
         index.add(codes)
     got, want = cpu.search(query, k), ref.search(query, k)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("bits", [1, 12, 16, 17, 24, 32, 33, 48, 64, 65, 128, 200])
+def test_packed_codes_round_trip_in_every_lane_width(rng, bits):
+    codes = pack_codes(rng.choice([-1, 1], (40, bits)))
+    index = HammingIndex(bits)
+    index.add(codes[:25], np.arange(25))
+    index.add(codes[25:], np.arange(25, 40))  # a second add grows the storage
+    index.remove([3, 30])
+    keep = [i for i in range(40) if i not in (3, 30)]
+    assert np.array_equal(index.packed_codes(), codes[keep])
+    assert index.ids.tolist() == keep
