@@ -18,6 +18,7 @@ def small_query_groups(monkeypatch):
     import dagh.runtime.index as index_module
 
     monkeypatch.setattr(index_module, "QUERY_GROUP", 4)
+    monkeypatch.setattr(index_module, "RANGE_GROUP", 3)
 
 
 BACKENDS = ["cpu", "numpy"] + (["faiss"] if __import__("importlib").util.find_spec("faiss") else [])
