@@ -277,14 +277,16 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
 
     ``columns`` [words, >= n] and ``queries`` [groups, words] of one unsigned
     type (uint16 lanes for codes up to 16 bits, uint32 up to 32, else uint64
-    words: narrower lanes, more codes per vector). The chunk is walked in tiles that stay in L1 while every query of the group scans
-    them, so the gallery is read from memory once per group, not per query.
+    words: narrower lanes, more codes per vector). The chunk is walked in
+    tiles that stay in L1 while every query of the group scans them, so the
+    gallery is read from memory once per group, not per query.
 
     Chunks share their thresholds through ``shared_u`` [chunks, groups] (start
-    at ``bins``): chunk c' has k codes at distance < U', so no code at U' or
-    beyond in a later chunk, nor beyond U' in an earlier one (ties go to the
-    earlier position), can be in the top k. A chunk skips those codes too; a
-    stale read only costs time, never exactness, since thresholds only fall.
+    at ``bins``): chunk c' holds k codes at distance <= U' (its k-th smallest so
+    far), so no code at U' or beyond in a later chunk, nor beyond U' in an
+    earlier one (ties go to the earlier position), can be in the top k. A chunk
+    skips those codes too; a stale read only costs time, never exactness, since
+    thresholds only fall.
     """
     words = columns.shape[0]
     groups = queries.shape[0]
