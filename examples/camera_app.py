@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from dagh.errors import DaghError
+from dagh.fileio import atomic_write_text
 from dagh.runtime.encoder import Encoder
 from dagh.runtime.gallery import load_gallery, save_gallery
 from dagh.runtime.preprocess import load_image
@@ -73,7 +74,7 @@ def enroll(encoder: Encoder, root: Path, gallery: Path) -> None:
     if not codes:
         raise DaghError(f"no images under {root}/<name>/")
     save_gallery(gallery, np.concatenate(codes), np.asarray(ids), encoder.bits)
-    gallery.with_suffix(".names.json").write_text(json.dumps([p.name for p in people]))
+    atomic_write_text(gallery.with_suffix(".names.json"), json.dumps([p.name for p in people]))
     print(f"enrolled {len(ids)} images of {len(people)} people into {gallery}")
 
 
