@@ -21,11 +21,11 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
 from dagh.errors import DaghError
+from dagh.eval.latency import measure
 from dagh.runtime.bits import lane_dtype, pack_codes, words_per_code
 from dagh.runtime.index import HammingIndex
 
@@ -34,17 +34,12 @@ def ints(text: str) -> list[int]:
     return [int(float(v)) for v in text.split(",")]
 
 
-def best_seconds(fn, budget: float, min_calls: int = 3, max_calls: int = 50) -> float:
-    """The fastest of repeated calls within ``budget`` seconds (after one warm-up call)."""
-    if min_calls > 1:
-        fn()
-    best, spent, calls = float("inf"), 0.0, 0
-    while calls < min_calls or (spent < budget and calls < max_calls):
-        start = time.perf_counter()
-        fn()
-        elapsed = time.perf_counter() - start
-        best, spent, calls = min(best, elapsed), spent + elapsed, calls + 1
-    return best
+def best_seconds(fn, budget: float, at_least: int) -> float:
+    """The fastest of at least ``at_least`` calls (after a warm-up, where more than one) and ``budget`` seconds."""
+    samples = measure(fn, warmup=1 if at_least > 1 else 0, iterations=at_least)
+    if budget > 0:
+        samples = np.concatenate([samples, measure(fn, warmup=0, duration=budget, max_iterations=50)])
+    return float(samples.min()) / 1e3
 
 
 def main() -> int:

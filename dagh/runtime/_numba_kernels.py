@@ -220,25 +220,27 @@ def _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, 
 
 
 @njit(inline="always")
-def _block_1w(row, base, q, acc):
-    """acc[j] = distance of 1-word code base + j to q, for a block; returns their minimum (vectorized)."""
-    low = np.int32(1 << 30)
+def _block_1w(row, base, q, acc, distance_type):
+    """acc[j] = distance of 1-lane code base + j to q, for a block; returns their minimum (vectorized).
+
+    ``distance_type`` np.int16 for codes of up to 16 bits in uint16 lanes (twice
+    the lanes per vector of int32), else np.int32; ``acc`` of that type.
+    """
+    low = distance_type(1 << 14)
     for j in range(BLOCK):
-        d = np.int32(popcount(row[_u(base + j)] ^ q))
+        d = distance_type(popcount(row[_u(base + j)] ^ q))
         acc[_u(j)] = d
         low = min(low, d)
     return low
 
 
 @njit(inline="always")
-def _block_1w_narrow(row, base, q, acc16):
-    """The same for codes of up to 16 bits in uint16 lanes, with 16-bit distances: twice the lanes per vector."""
-    low = np.int16(1 << 14)
+def _under(acc, bound):
+    """A uint64 mask with bit j set where acc[j] < bound (acc holds one block's distances)."""
+    mask = np.uint64(0)
     for j in range(BLOCK):
-        d = np.int16(popcount(row[_u(base + j)] ^ q))
-        acc16[_u(j)] = d
-        low = min(low, d)
-    return low
+        mask |= np.uint64(acc[_u(j)] < bound) << np.uint64(j)
+    return mask
 
 
 @njit(inline="always")
@@ -320,9 +322,9 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
                 q1 = queries[g, min(1, words - 1)]
                 for base in range(start, full, BLOCK):
                     if words == 1 and narrow:
-                        low = np.int32(_block_1w_narrow(row0, base, q0, acc16))
+                        low = np.int32(_block_1w(row0, base, q0, acc16, np.int16))
                     elif words == 1:
-                        low = _block_1w(row0, base, q0, acc)
+                        low = _block_1w(row0, base, q0, acc, np.int32)
                     elif words == 2:
                         low = _block_2w(row0, row1, base, q0, q1, acc)
                     else:
@@ -330,13 +332,7 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
                     bound = min(u, ext)
                     if low < bound:  # rare once U settles: file the block's codes under it
                         # A bit per code under the bound (vectorized), then only those codes, in order.
-                        mask = np.uint64(0)
-                        if narrow:
-                            for j in range(BLOCK):
-                                mask |= np.uint64(acc16[_u(j)] < bound) << np.uint64(j)
-                        else:
-                            for j in range(BLOCK):
-                                mask |= np.uint64(acc[_u(j)] < bound) << np.uint64(j)
+                        mask = _under(acc16, bound) if narrow else _under(acc, bound)
                         while mask:
                             j = trailing_zeros64(mask)
                             mask &= mask - np.uint64(1)

@@ -24,7 +24,15 @@ import numpy as np
 
 from dagh._optional import require
 from dagh.errors import ConfigError, DataError
-from dagh.runtime.bits import check_packed, lane_dtype, pack_codes, packed_bytes, to_words, words_per_code
+from dagh.runtime.bits import (
+    check_packed,
+    from_words,
+    lane_dtype,
+    pack_codes,
+    packed_bytes,
+    to_words,
+    words_per_code,
+)
 
 BACKENDS = ("cpu", "numpy", "gpu", "faiss")
 QUERY_GROUP = 128        # queries per pass over the gallery: each L1 tile serves them all (16 -> 128: 1.4x at 1M)
@@ -135,8 +143,6 @@ class HammingIndex:
 
     def packed_codes(self) -> np.ndarray:
         """The gallery as packed uint8 rows, in insertion order."""
-        from dagh.runtime.bits import from_words
-
         return from_words(self._snapshot().rows.astype(np.uint64), self.bits)
 
     def _snapshot(self) -> _Snapshot:
@@ -171,19 +177,18 @@ class _NumbaBackend:
     """Compiled fused scan + exact selection on the CPU (dagh.runtime._numba_kernels)."""
 
     def __init__(self, bits: int):
-        require("numba", extra="index", purpose="the CPU Hamming index (backend='cpu')")
+        numba = require("numba", extra="index", purpose="the CPU Hamming index (backend='cpu')")
         from dagh.runtime import _numba_kernels
 
         self.kernels = _numba_kernels
+        self.threads = numba.get_num_threads  # read per search: numba.set_num_threads may change it
         self.bits = bits
         self.dtype = np.uint8 if bits <= 255 else np.uint16
         self.lock = threading.Lock()  # numba's default threading layer is not re-entrant
 
     def _chunking(self, n: int) -> int:
         """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny."""
-        import numba
-
-        return max(MIN_CHUNK, -(-n // max(1, numba.get_num_threads())))
+        return max(MIN_CHUNK, -(-n // max(1, self.threads())))
 
     def search(self, snapshot, queries, k):
         with self.lock:

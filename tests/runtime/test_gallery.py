@@ -19,6 +19,12 @@ def saved(tmp_path, rng):
     return path, codes, ids
 
 
+def run_until_killed(script: str) -> None:
+    """Run ``script`` in a child Python that SIGKILLs itself midway (a crash no handler can see)."""
+    proc = subprocess.run([sys.executable, "-c", script])
+    assert proc.returncode == -signal.SIGKILL
+
+
 def test_round_trip(saved):
     path, codes, ids = saved
     g = load_gallery(path, bits=36)
@@ -98,8 +104,7 @@ def test_save_killed_midway_leaves_old_file_intact(saved, tmp_path):
         "G.atomic_write = slow\n"
         f"G.save_gallery({str(path)!r}, np.zeros((100000, 5), np.uint8), np.arange(100000), 36)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script])
-    assert proc.returncode == -signal.SIGKILL
+    run_until_killed(script)
     assert path.read_bytes() == before
     load_gallery(path)
     leftovers = [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
@@ -137,14 +142,12 @@ def test_append_killed_before_commit_leaves_the_gallery_as_it_was(saved, tmp_pat
     script = (
         "import numpy as np, os, signal\n"
         "import dagh.runtime.gallery as G\n"
-        "real = G._header\n"
         "def dying(*a, **k):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "G._header = dying\n"
         f"G.append_gallery({str(path)!r}, np.zeros((1000, 5), np.uint8), np.arange(1000), 36)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script])
-    assert proc.returncode == -signal.SIGKILL
+    run_until_killed(script)
     assert path.stat().st_size > 64 + 100 * 13  # the uncommitted segment is there ...
     g = load_gallery(path, bits=36)              # ... and ignored
     assert np.array_equal(g.codes, codes) and np.array_equal(g.ids, ids)
