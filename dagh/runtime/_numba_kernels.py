@@ -16,38 +16,16 @@ their final place. Both are exact and order ties by gallery position.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import njit, prange
+
+from dagh.runtime import _bitsliced
+from dagh.runtime._simd import popcount, trailing_zeros64
+from dagh.runtime._topk import _accept, merge_topk
 
 # Indices in the hot loops are unsigned: numba wraps negative indices of signed
 # ones, and that per-element select keeps LLVM from vectorizing the loads (the
 # scan ran 2x slower with signed indices).
 _u = np.uint64
-
-
-@intrinsic
-def popcount(typingctx, value):
-    """LLVM ctpop on an unsigned integer (POPCNT, or a vectorized popcount inside vectorized loops)."""
-    if not isinstance(value, types.Integer):
-        return None
-    signature = value(value)
-
-    def codegen(context, builder, sig, args):
-        return builder.ctpop(args[0])
-
-    return signature, codegen
-
-
-@intrinsic
-def trailing_zeros64(typingctx, value):
-    """LLVM cttz on a uint64 (TZCNT / RBIT+CLZ): the index of the lowest set bit."""
-    signature = types.uint64(types.uint64)
-
-    def codegen(context, builder, sig, args):
-        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
-
-    return signature, codegen
 
 
 @njit(inline="always")
@@ -162,61 +140,6 @@ def xor_popcount_stream(columns, n, query):
 
 BLOCK = 64          # codes per branch-free block of the fast path (one bit each in a uint64 mask)
 TILE_BYTES = 16384  # gallery words per tile: stays in L1 while every query of the group scans it
-
-
-@njit(inline="always")
-def _compact(cand_d, cand_p, size, counts, u, k):
-    """Keep candidates with d < u, and the first (k - #(d < u)) with d == u."""
-    below = 0
-    for d in range(u):
-        below += counts[d]
-    room_at_u = k - below
-    kept = 0
-    for j in range(size):
-        d = cand_d[j]
-        if d < u or (d == u and room_at_u > 0):
-            if d == u:
-                room_at_u -= 1
-            cand_d[kept] = d
-            cand_p[kept] = cand_p[j]
-            kept += 1
-        else:
-            counts[d] -= 1
-    return kept
-
-
-@njit(inline="always")
-def _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, position):
-    """The slow path: file (d, position) as a candidate and lower the threshold; returns the new U."""
-    s = size[g]
-    if s == cap:
-        s = _compact(cand_d[c, g], cand_p[c, g], s, counts[g], u, k)
-        # Compaction drops ties at U beyond the k-th: recount the candidates at or below U.
-        running = 0
-        for dd in range(u + 1):
-            running += counts[g, dd]
-        cum[g] = running
-    cand_d[c, g, s] = d
-    cand_p[c, g, s] = position
-    size[g] = s + 1
-    counts[g, d] += 1
-    total[g] += 1
-    if u == bins:
-        if total[g] >= k:  # first time k candidates: find U
-            running = 0
-            for dd in range(bins):
-                running += counts[g, dd]
-                if running >= k:
-                    u = dd
-                    cum[g] = running
-                    break
-    else:
-        cum[g] += 1
-    if u < bins:
-        while u > 0 and cum[g] - counts[g, u] >= k:
-            cum[g] -= counts[g, u]
-            u -= 1
-    return u
 
 
 @njit(inline="always")
@@ -351,56 +274,15 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
 
 
 @njit(nogil=True, cache=True)
-def merge_topk(cand_d, cand_p, cand_n, k, n, out_d, out_p, out_count):
-    """Merge the chunks' candidates into each query's exact top k by (distance, position).
-
-    A counting merge, linear in the candidates: a histogram of their distances gives the
-    threshold and each distance's first output slot; walking chunks in gallery order (each
-    chunk's list is in position order) fills every distance bucket in position order.
-    """
-    n_chunks, groups, cap = cand_d.shape
-    bins = 0
-    for c in range(n_chunks):
-        for g in range(groups):
-            for s in range(cand_n[c, g]):
-                bins = max(bins, np.int64(cand_d[c, g, s]) + 1)
-    hist = np.zeros(bins + 1, np.int64)
-    for g in range(groups):
-        hist[:] = 0
-        m = 0
-        for c in range(n_chunks):
-            for s in range(cand_n[c, g]):
-                hist[cand_d[c, g, s]] += 1
-            m += cand_n[c, g]
-        take = min(k, m)
-        threshold = bins
-        running = 0
-        for d in range(bins):
-            start = running
-            running += hist[d]
-            hist[d] = start  # now the first output slot of distance d
-            if running >= take:
-                threshold = d
-                break
-        for c in range(n_chunks):
-            for s in range(cand_n[c, g]):
-                d = cand_d[c, g, s]
-                if d <= threshold:
-                    slot = hist[d]
-                    if slot < take:
-                        out_d[g, slot] = d
-                        out_p[g, slot] = cand_p[c, g, s]
-                    hist[d] = slot + 1
-        out_count[g] = take
-
-
-@njit(nogil=True, cache=True)
-def knn(columns, n, ids, queries, k, bins, chunk, group):
+def knn(columns, n, ids, queries, k, bins, chunk, group, planes, padded):
     """Exact k-nearest search of every query: (distances int32 [nq, k], ids int64 [nq, k]), -1 past n.
 
     All of a search in one compiled call (per-call Python overhead is what
     bounds small galleries): chunks of ``chunk`` codes in parallel, ``group``
     queries per pass over the gallery, then the merge and the id lookup.
+    With ``padded`` > 0 the scan is the bit-sliced one over ``planes``
+    (dagh.runtime._bitsliced; ``chunk`` a multiple of 256), else word by word
+    over ``columns``.
     """
     n_chunks = (n + chunk - 1) // chunk
     cap = max(4 * k, 64)
@@ -418,7 +300,11 @@ def knn(columns, n, ids, queries, k, bins, chunk, group):
         cand_p = np.empty((n_chunks, end - start, cap), np.int64)
         cand_n = np.zeros((n_chunks, end - start), np.int64)
         shared_u = np.full((n_chunks, end - start), bins, np.int64)
-        topk_scan(columns, n, block, k, bins, chunk, shared_u, cand_d, cand_p, cand_n)
+        if padded:
+            masks = _bitsliced.query_masks(block, padded)
+            _bitsliced.topk_scan(planes, padded, bins - 1, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n)
+        else:
+            topk_scan(columns, n, block, k, bins, chunk, shared_u, cand_d, cand_p, cand_n)
         merge_topk(cand_d, cand_p, cand_n, k, n, out_d[start:end], positions[start:end], counts[start:end])
     for g in range(nq):
         for s in range(counts[g]):

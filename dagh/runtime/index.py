@@ -47,6 +47,7 @@ class _Snapshot:
     columns: np.ndarray  # [words, capacity] of lane_dtype(bits), word-major; codes past n are not part of it
     n: int
     ids: np.ndarray      # int64 [n]
+    planes: np.ndarray | None = None  # the CPU backend's bit-sliced copy (dagh.runtime._bitsliced), if it keeps one
 
     @property
     def rows(self) -> np.ndarray:
@@ -73,6 +74,8 @@ class HammingIndex:
         self._size = 0
         self._write_lock = threading.Lock()
         self._backend = _make_backend(backend, self.bits)
+        self._planes = None
+        self._published = _Snapshot(self._columns, 0, self._ids)
 
     # -- gallery ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -117,7 +120,9 @@ class HammingIndex:
             # Codes past the current size are invisible to in-flight searches.
             self._columns[:, self._size:end] = words.T
             self._ids[self._size:end] = ids
+            self._planes = self._backend.mirror(self._columns, self._planes, self._size, end)
             self._size = end
+            self._publish()
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove every code whose id is in ``ids``; returns how many were removed."""
@@ -130,6 +135,8 @@ class HammingIndex:
                 self._columns = np.ascontiguousarray(self._columns[:, :self._size][:, keep])
                 self._ids = np.ascontiguousarray(self._ids[:self._size][keep])
                 self._size = len(self._ids)
+                self._planes = self._backend.mirror(self._columns, None, 0, self._size)
+                self._publish()
             return removed
 
     @property
@@ -145,9 +152,13 @@ class HammingIndex:
         """The gallery as packed uint8 rows, in insertion order."""
         return from_words(self._snapshot().rows.astype(np.uint64), self.bits)
 
+    def _publish(self) -> None:
+        """Make the gallery as it now stands what new searches see (called with the write lock held)."""
+        # One reference assignment: a search reads a consistent snapshot without taking the lock.
+        self._published = _Snapshot(self._columns, self._size, self._ids[:self._size], self._planes)
+
     def _snapshot(self) -> _Snapshot:
-        with self._write_lock:
-            return _Snapshot(self._columns, self._size, self._ids[:self._size])
+        return self._published
 
     # -- search ----------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -173,27 +184,63 @@ class HammingIndex:
 
 
 # -- backends -------------------------------------------------------------------
-class _NumbaBackend:
+class Backend:
+    """What HammingIndex asks of a backend: ``search``, ``within``, and optionally a copy of the gallery."""
+
+    def mirror(self, columns, planes, start, end):
+        """A copy of codes [0, end) in the backend's own layout, given the copy of [0, start); None: none kept."""
+        return None
+
+
+class _NumbaBackend(Backend):
     """Compiled fused scan + exact selection on the CPU (dagh.runtime._numba_kernels)."""
 
     def __init__(self, bits: int):
         numba = require("numba", extra="index", purpose="the CPU Hamming index (backend='cpu')")
         from dagh.runtime import _numba_kernels
 
+        from dagh.runtime import _bitsliced
+
         self.kernels = _numba_kernels
+        self.bitsliced = _bitsliced
         self.threads = numba.get_num_threads  # read per search: numba.set_num_threads may change it
         self.bits = bits
+        # Codes up to 255 bits are searched bit-sliced (a transposed copy of the gallery); longer ones word by word.
+        self.padded = _bitsliced.padded_bits(bits) if bits <= _bitsliced.MAX_BITS else 0
+        self.no_planes = np.zeros(0, np.uint64)
         self.dtype = np.uint8 if bits <= 255 else np.uint16
         self.lock = threading.Lock()  # numba's default threading layer is not re-entrant
 
+    def mirror(self, columns, planes, start, end):
+        """The bit-sliced copy of codes [0, end), given ``planes`` holding [0, start) (None: nothing yet)."""
+        # Written in place past ``start`` (invisible to searches of the shorter gallery) unless it must grow.
+        if not self.padded:
+            return None
+        per_block = self.padded * 4
+        needed = -(-columns.shape[1] // self.bitsliced.BLOCK_CODES) * per_block
+        if planes is None or len(planes) < needed:  # new array: searches in flight keep the old one
+            grown = np.zeros(needed, np.uint64)
+            if planes is None:
+                start = 0
+            else:
+                grown[:len(planes)] = planes
+            planes = grown
+        if end > start:
+            self.bitsliced.write_planes(columns, start, end, planes, self.padded)
+        return planes
+
     def _chunking(self, n: int) -> int:
-        """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny."""
-        return max(MIN_CHUNK, -(-n // max(1, self.threads())))
+        """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny.
+
+        A multiple of 256 (the bit-sliced block)."""
+        per_thread = max(MIN_CHUNK, -(-n // max(1, self.threads())))
+        return -(-per_thread // 256) * 256
 
     def search(self, snapshot, queries, k):
+        planes = snapshot.planes if snapshot.planes is not None else self.no_planes
         with self.lock:
             return self.kernels.knn(snapshot.columns, snapshot.n, snapshot.ids, queries, k, self.bits + 1,
-                                    self._chunking(snapshot.n), QUERY_GROUP)
+                                    self._chunking(snapshot.n), QUERY_GROUP, planes, self.padded)
 
     def within(self, snapshot, queries, radius):
         n = snapshot.n
@@ -232,7 +279,7 @@ def _stack(parts):
     return d, i, np.concatenate([p[2] for p in parts])
 
 
-class _NumpyBackend:
+class _NumpyBackend(Backend):
     """Plain numpy: XOR, popcount (np.bitwise_count), stable sort. The reference."""
 
     def __init__(self, bits: int):
@@ -253,7 +300,7 @@ class _NumpyBackend:
         return sorted_d, order, (sorted_d <= radius).sum(axis=1)
 
 
-class _FaissBackend:
+class _FaissBackend(Backend):
     """faiss IndexBinaryFlat, as the reference in benchmarks (codes padded to whole words)."""
 
     def __init__(self, bits: int):

@@ -29,6 +29,7 @@ import numpy as np
 
 from dagh._optional import require
 from dagh.errors import DeviceError
+from dagh.runtime.index import Backend
 
 MAX_BINS = 257          # distances 0..256: codes up to 256 bits on the GPU
 THREADS = 256
@@ -157,7 +158,7 @@ def _device_lanes(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.uint32) if dtype.itemsize < 4 else dtype
 
 
-class GpuBackend:
+class GpuBackend(Backend):
     """HammingIndex backend='gpu': needs numba-cuda and a CUDA GPU (or the CUDA simulator)."""
 
     def __init__(self, bits: int):

@@ -1,0 +1,114 @@
+"""Candidate lists of the k-nearest scans, and their merge (numba; compiled on first use).
+
+Both scans (bit-sliced, dagh.runtime._bitsliced; word by word,
+dagh.runtime._numba_kernels) walk their chunk in position order with a running
+threshold U (the smallest distance with at least k candidates at or below it)
+and file only the codes under it here: (distance, position) appended to a
+small list per chunk and query, which is compacted to the chunk's current top
+k when it fills. Lists stay in position order, so ties resolve by insertion
+order in the final merge.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(inline="always")
+def _compact(cand_d, cand_p, size, counts, u, k):
+    """Keep candidates with d < u, and the first (k - #(d < u)) with d == u."""
+    below = 0
+    for d in range(u):
+        below += counts[d]
+    room_at_u = k - below
+    kept = 0
+    for j in range(size):
+        d = cand_d[j]
+        if d < u or (d == u and room_at_u > 0):
+            if d == u:
+                room_at_u -= 1
+            cand_d[kept] = d
+            cand_p[kept] = cand_p[j]
+            kept += 1
+        else:
+            counts[d] -= 1
+    return kept
+
+
+@njit(inline="always")
+def _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, position):
+    """The slow path: file (d, position) as a candidate and lower the threshold; returns the new U."""
+    s = size[g]
+    if s == cap:
+        s = _compact(cand_d[c, g], cand_p[c, g], s, counts[g], u, k)
+        # Compaction drops ties at U beyond the k-th: recount the candidates at or below U.
+        running = 0
+        for dd in range(u + 1):
+            running += counts[g, dd]
+        cum[g] = running
+    cand_d[c, g, s] = d
+    cand_p[c, g, s] = position
+    size[g] = s + 1
+    counts[g, d] += 1
+    total[g] += 1
+    if u == bins:
+        if total[g] >= k:  # first time k candidates: find U
+            running = 0
+            for dd in range(bins):
+                running += counts[g, dd]
+                if running >= k:
+                    u = dd
+                    cum[g] = running
+                    break
+    else:
+        cum[g] += 1
+    if u < bins:
+        while u > 0 and cum[g] - counts[g, u] >= k:
+            cum[g] -= counts[g, u]
+            u -= 1
+    return u
+
+
+@njit(nogil=True, cache=True)
+def merge_topk(cand_d, cand_p, cand_n, k, n, out_d, out_p, out_count):
+    """Merge the chunks' candidates into each query's exact top k by (distance, position).
+
+    A counting merge, linear in the candidates: a histogram of their distances gives the
+    threshold and each distance's first output slot; walking chunks in gallery order (each
+    chunk's list is in position order) fills every distance bucket in position order.
+    """
+    n_chunks, groups, cap = cand_d.shape
+    bins = 0
+    for c in range(n_chunks):
+        for g in range(groups):
+            for s in range(cand_n[c, g]):
+                bins = max(bins, np.int64(cand_d[c, g, s]) + 1)
+    hist = np.zeros(bins + 1, np.int64)
+    for g in range(groups):
+        hist[:] = 0
+        m = 0
+        for c in range(n_chunks):
+            for s in range(cand_n[c, g]):
+                hist[cand_d[c, g, s]] += 1
+            m += cand_n[c, g]
+        take = min(k, m)
+        threshold = bins
+        running = 0
+        for d in range(bins):
+            start = running
+            running += hist[d]
+            hist[d] = start  # now the first output slot of distance d
+            if running >= take:
+                threshold = d
+                break
+        for c in range(n_chunks):
+            for s in range(cand_n[c, g]):
+                d = cand_d[c, g, s]
+                if d <= threshold:
+                    slot = hist[d]
+                    if slot < take:
+                        out_d[g, slot] = d
+                        out_p[g, slot] = cand_p[c, g, s]
+                    hist[d] = slot + 1
+        out_count[g] = take
