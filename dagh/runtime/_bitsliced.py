@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from dagh.runtime._simd import any4, load4, splat4, store4, trailing_zeros64
+from dagh.runtime._simd import address, any4, load4, splat4, store4, trailing_zeros64
 from dagh.runtime._topk import _accept
 
 BLOCK_CODES = 256           # codes per block: 4 lanes x 64 bits
@@ -86,7 +86,7 @@ def _csa(a, b, c):
 
 
 @njit(inline="always")
-def _x(planes, base, masks, qbase, j):
+def _x(planes, base, masks, qbase, j):  # planes, masks: addresses (see dagh.runtime._simd.address)
     """Plane j of the block XOR the query: a 1 where code and query differ in bit j."""
     return load4(planes, base + _u(4) * j) ^ load4(masks, qbase + _u(4) * j)
 
@@ -120,7 +120,9 @@ def _ripple(c4, c5, c6, c7, carry):
 
 @njit(inline="always")
 def _count(planes, block, padded, masks, qbase):
-    """The eight count planes (weights 1..128) of the block's distances to the query."""
+    """The eight count planes (weights 1..128) of the block's distances to the query.
+
+    ``planes`` and ``masks`` are addresses (dagh.runtime._simd.address), not arrays."""
     base = _u(block) * _u(padded * 4)
     zero = splat4(_u(0))
     c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = zero
@@ -187,6 +189,8 @@ def topk_scan(planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p
     groups = cand_d.shape[1]
     n_chunks, _, cap = cand_d.shape
     tile = max(1, TILE_BYTES // (padded * 32))
+    planes_at = address(planes)
+    masks_at = address(masks)
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(n, lo + chunk)
@@ -210,7 +214,7 @@ def topk_scan(planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p
                         ext = min(ext, shared_u[other, g] + 1)
                 qbase = _u(g * padded * 4)
                 for block in range(tile_start, tile_end):
-                    counted = _count(planes, block, padded, masks, qbase)
+                    counted = _count(planes_at, block, padded, masks_at, qbase)
                     under = _below(counted, min(u, ext), bits)
                     if (block + 1) * BLOCK_CODES > n:  # the gallery's last block: codes past n are not in it
                         under = under & _valid(scratch, block, n)

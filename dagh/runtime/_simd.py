@@ -44,11 +44,6 @@ class _U64x4Model(models.PrimitiveModel):
         super().__init__(dmm, fe_type, _VECTOR)
 
 
-def _address(context, builder, array_type, array, offset):
-    data = context.make_array(array_type)(context, builder, array).data
-    return builder.bitcast(builder.gep(data, [offset]), _VECTOR.as_pointer())
-
-
 @intrinsic
 def popcount(typingctx, value):
     """LLVM ctpop on an unsigned integer (POPCNT, or a vectorized popcount inside vectorized loops)."""
@@ -73,14 +68,41 @@ def trailing_zeros64(typingctx, value):
     return signature, codegen
 
 
+def _address(context, builder, array_type, array, offset):
+    """A <4 x i64>* to element ``offset`` of a uint64 array, or of the words at an integer address."""
+    if isinstance(array_type, types.Integer):
+        base = builder.inttoptr(array, ir.IntType(64).as_pointer())
+    else:
+        base = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(base, [offset]), _VECTOR.as_pointer())
+
+
 def _is_u64_array(array) -> bool:
     return isinstance(array, types.Array) and array.dtype == types.uint64 and array.ndim == 1
 
 
 @intrinsic
+def address(typingctx, array):
+    """The address of a 1-D uint64 array's data, for load4 in inlined helpers.
+
+    Why: an array passed to an inlined helper inside a hot loop costs numba two
+    reference-count calls per pass (and spills the vector registers around
+    them); an integer address costs nothing. The caller keeps the array alive.
+    """
+    if not _is_u64_array(array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        return builder.ptrtoint(data, ir.IntType(64))
+
+    return types.uint64(array), codegen
+
+
+@intrinsic
 def load4(typingctx, array, offset):
-    """array[offset:offset + 4] as a vector (no bounds check: callers index within the array)."""
-    if not _is_u64_array(array) or not isinstance(offset, types.Integer):
+    """Words offset..offset + 3 of a 1-D uint64 array (or of an ``address``) as a vector; no bounds check."""
+    if not (_is_u64_array(array) or array == types.uint64) or not isinstance(offset, types.Integer):
         return None
 
     def codegen(context, builder, sig, args):
