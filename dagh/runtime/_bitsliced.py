@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from dagh.runtime._simd import address, any4, load4, splat4, store4, trailing_zeros64
+from dagh.runtime._simd import address, any4, load4, popcount, splat4, store4, trailing_zeros64
 from dagh.runtime._topk import _accept
 
 BLOCK_CODES = 256           # codes per block: 4 lanes x 64 bits
@@ -167,6 +167,39 @@ def _below(counts, bound, bits):
 
 
 @njit(inline="always")
+def _kth_smallest(scratch, k):
+    """The k-th smallest count among the codes marked in scratch[32:36] (at least k of them).
+
+    Bit-sliced selection on the count planes in scratch[0:32], top bit down:
+    at each bit, keep the codes with a 0 there if at least k remain, else
+    count them as below and keep the codes with a 1.
+    """
+    m0, m1, m2, m3 = scratch[32], scratch[33], scratch[34], scratch[35]
+    below = 0
+    kth = 0
+    for p in range(7, -1, -1):
+        z0 = m0 & ~scratch[4 * p]
+        z1 = m1 & ~scratch[4 * p + 1]
+        z2 = m2 & ~scratch[4 * p + 2]
+        z3 = m3 & ~scratch[4 * p + 3]
+        zeros = np.int64(popcount(z0) + popcount(z1) + popcount(z2) + popcount(z3))
+        if below + zeros >= k:
+            m0, m1, m2, m3 = z0, z1, z2, z3
+        else:
+            below += zeros
+            m0, m1, m2, m3 = m0 & scratch[4 * p], m1 & scratch[4 * p + 1], m2 & scratch[4 * p + 2], \
+                m3 & scratch[4 * p + 3]
+            kth |= 1 << p
+    return kth
+
+
+@njit(inline="always")
+def _marked(scratch):
+    """How many codes scratch[32:36] marks."""
+    return np.int64(popcount(scratch[32]) + popcount(scratch[33]) + popcount(scratch[34]) + popcount(scratch[35]))
+
+
+@njit(inline="always")
 def _valid(scratch, block, n):
     """A plane with a 1 for each code of the block that lies before n."""
     for lane in range(4):
@@ -180,61 +213,77 @@ def topk_scan(planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
 
     ``planes`` as in the module docstring, ``masks`` from query_masks (one row
-    of ``padded * 4`` words per query), ``chunk`` a multiple of 256. The chunk
-    is walked in tiles that stay in L1 while every query of the group scans
-    them. Chunks share their thresholds through ``shared_u`` exactly as the
+    of ``padded * 4`` words per query), ``chunk`` a multiple of 256. Chunks run
+    in parallel and share their thresholds through ``shared_u`` exactly as the
     word-major scan does (see dagh.runtime._numba_kernels.topk_scan).
     """
+    for c in prange(cand_d.shape[0]):
+        _scan_chunk(c, planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n)
+
+
+@njit(nogil=True, cache=True)
+def topk_scan_serial(planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n):
+    """topk_scan on the calling thread: for one chunk, where starting the thread pool costs more than it saves."""
+    for c in range(cand_d.shape[0]):
+        _scan_chunk(c, planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n)
+
+
+@njit(inline="always")
+def _scan_chunk(c, planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n):
+    """Chunk c against every query: walked in tiles that stay in L1 while every query of the group scans them."""
     bins = bits + 1
-    groups = cand_d.shape[1]
-    n_chunks, _, cap = cand_d.shape
+    n_chunks, groups, cap = cand_d.shape
     tile = max(1, TILE_BYTES // (padded * 32))
     planes_at = address(planes)
     masks_at = address(masks)
-    for c in prange(n_chunks):
-        lo = c * chunk
-        hi = min(n, lo + chunk)
-        first_block = lo // BLOCK_CODES
-        end_block = (hi + BLOCK_CODES - 1) // BLOCK_CODES
-        counts = np.zeros((groups, bins + 1), np.int64)
-        limit = np.full(groups, bins, np.int64)   # U: accept d < U (U = bits + 1: accept all)
-        cum = np.zeros(groups, np.int64)          # #candidates with d <= U, once U <= bits
-        total = np.zeros(groups, np.int64)
-        size = np.zeros(groups, np.int64)
-        scratch = np.empty(36, np.uint64)         # 8 count planes, then a mask plane
-        for tile_start in range(first_block, end_block, tile):
-            tile_end = min(end_block, tile_start + tile)
-            for g in range(groups):
-                u = limit[g]
-                ext = bins  # the other chunks' bound, for this tile
-                for other in range(n_chunks):
-                    if other < c:
-                        ext = min(ext, shared_u[other, g])
-                    elif other > c:
-                        ext = min(ext, shared_u[other, g] + 1)
-                qbase = _u(g * padded * 4)
-                for block in range(tile_start, tile_end):
-                    counted = _count(planes_at, block, padded, masks_at, qbase)
-                    under = _below(counted, min(u, ext), bits)
-                    if (block + 1) * BLOCK_CODES > n:  # the gallery's last block: codes past n are not in it
-                        under = under & _valid(scratch, block, n)
-                    if any4(under):  # rare once U settles: file the codes under it, in position order
-                        for p in range(8):
-                            store4(scratch, _u(4 * p), counted[p])
-                        store4(scratch, _u(32), under)
-                        for lane in range(4):
-                            mask = scratch[32 + lane]
-                            while mask:
-                                b = trailing_zeros64(mask)
-                                mask &= mask - _u(1)
-                                d = np.int64(0)
-                                for p in range(8):
-                                    d |= np.int64((scratch[_u(4 * p + lane)] >> b) & _u(1)) << p
-                                if d < u and d < ext:  # u falls as codes are filed
-                                    position = block * BLOCK_CODES + lane * 64 + np.int64(b)
-                                    u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum,
-                                                total, position)
-                limit[g] = u
-                shared_u[c, g] = u
+    lo = c * chunk
+    hi = min(n, lo + chunk)
+    first_block = lo // BLOCK_CODES
+    end_block = (hi + BLOCK_CODES - 1) // BLOCK_CODES
+    counts = np.zeros((groups, bins + 1), np.int64)
+    limit = np.full(groups, bins, np.int64)   # U: accept d < U (U = bits + 1: accept all)
+    cum = np.zeros(groups, np.int64)          # #candidates with d <= U, once U <= bits
+    total = np.zeros(groups, np.int64)
+    size = np.zeros(groups, np.int64)
+    scratch = np.empty(36, np.uint64)         # 8 count planes, then a mask plane
+    for tile_start in range(first_block, end_block, tile):
+        tile_end = min(end_block, tile_start + tile)
         for g in range(groups):
-            cand_n[c, g] = size[g]
+            u = limit[g]
+            ext = bins  # the other chunks' bound, for this tile
+            for other in range(n_chunks):
+                if other < c:
+                    ext = min(ext, shared_u[other, g])
+                elif other > c:
+                    ext = min(ext, shared_u[other, g] + 1)
+            qbase = _u(g * padded * 4)
+            for block in range(tile_start, tile_end):
+                counted = _count(planes_at, block, padded, masks_at, qbase)
+                under = _below(counted, min(u, ext), bits)
+                if (block + 1) * BLOCK_CODES > n:  # the gallery's last block: codes past n are not in it
+                    under = under & _valid(scratch, block, n)
+                if any4(under):  # rare once U settles: file the codes under it, in position order
+                    for p in range(8):
+                        store4(scratch, _u(4 * p), counted[p])
+                    store4(scratch, _u(32), under)
+                    if _marked(scratch) > k:
+                        # More than k codes of this block under the bound (the first blocks): a code
+                        # beyond the block's own k-th smallest cannot be in the top k; do not file it.
+                        under = under & _below(counted, _kth_smallest(scratch, k) + 1, bits)
+                        store4(scratch, _u(32), under)
+                    for lane in range(4):
+                        mask = scratch[32 + lane]
+                        while mask:
+                            b = trailing_zeros64(mask)
+                            mask &= mask - _u(1)
+                            d = np.int64(0)
+                            for p in range(8):
+                                d |= np.int64((scratch[_u(4 * p + lane)] >> b) & _u(1)) << p
+                            if d < u and d < ext:  # u falls as codes are filed
+                                position = block * BLOCK_CODES + lane * 64 + np.int64(b)
+                                u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum,
+                                            total, position)
+            limit[g] = u
+            shared_u[c, g] = u
+    for g in range(groups):
+        cand_n[c, g] = size[g]

@@ -302,7 +302,11 @@ def knn(columns, n, ids, queries, k, bins, chunk, group, planes, padded):
         shared_u = np.full((n_chunks, end - start), bins, np.int64)
         if padded:
             masks = _bitsliced.query_masks(block, padded)
-            _bitsliced.topk_scan(planes, padded, bins - 1, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n)
+            if n_chunks > 1:
+                _bitsliced.topk_scan(planes, padded, bins - 1, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n)
+            else:  # one chunk: starting the thread pool would cost more than it saves
+                _bitsliced.topk_scan_serial(planes, padded, bins - 1, n, masks, k, chunk, shared_u, cand_d, cand_p,
+                                            cand_n)
         else:
             topk_scan(columns, n, block, k, bins, chunk, shared_u, cand_d, cand_p, cand_n)
         merge_topk(cand_d, cand_p, cand_n, k, n, out_d[start:end], positions[start:end], counts[start:end])

@@ -79,6 +79,23 @@ def to_words(packed: np.ndarray, bits: int) -> np.ndarray:
     return buffer.view("<u8").reshape(n, words)
 
 
+def to_lanes(packed: np.ndarray, bits: int) -> np.ndarray:
+    """Packed uint8 rows -> [n, words] in ``lane_dtype(bits)``: what HammingIndex stores (zero-padded, little-endian)."""
+    return lanes_of_checked(check_packed(packed, bits), bits)
+
+
+def lanes_of_checked(packed: np.ndarray, bits: int) -> np.ndarray:
+    """``to_lanes`` for rows already checked by ``check_packed`` (a view where rows are whole lanes)."""
+    dtype = lane_dtype(bits)
+    width = words_per_code(bits) * dtype.itemsize
+    little = dtype.newbyteorder("<")
+    if packed.shape[1] == width and packed.flags.c_contiguous:
+        return packed.view(little).astype(dtype, copy=False)
+    buffer = np.zeros((len(packed), width), np.uint8)
+    buffer[:, :packed.shape[1]] = packed
+    return buffer.view(little).astype(dtype, copy=False)
+
+
 def from_words(words: np.ndarray, bits: int) -> np.ndarray:
     """uint64 [n, words] -> packed uint8 rows."""
     words = np.ascontiguousarray(words, dtype="<u8")

@@ -28,9 +28,9 @@ from dagh.runtime.bits import (
     check_packed,
     from_words,
     lane_dtype,
+    lanes_of_checked,
     pack_codes,
     packed_bytes,
-    to_words,
     words_per_code,
 )
 
@@ -95,7 +95,7 @@ class HammingIndex:
 
     def _words(self, codes: np.ndarray, name: str) -> np.ndarray:
         """Codes -> [n, words] in the storage lane type."""
-        return to_words(self._to_packed(codes, name), self.bits).astype(self._dtype, copy=False)
+        return lanes_of_checked(self._to_packed(codes, name), self.bits)
 
     def add(self, codes: np.ndarray, ids: np.ndarray | None = None) -> None:
         """Append codes; ``ids`` default to consecutive integers after the current size."""
@@ -197,9 +197,7 @@ class _NumbaBackend(Backend):
 
     def __init__(self, bits: int):
         numba = require("numba", extra="index", purpose="the CPU Hamming index (backend='cpu')")
-        from dagh.runtime import _numba_kernels
-
-        from dagh.runtime import _bitsliced
+        from dagh.runtime import _bitsliced, _numba_kernels
 
         self.kernels = _numba_kernels
         self.bitsliced = _bitsliced
