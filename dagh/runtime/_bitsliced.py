@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from dagh.runtime._simd import address, any4, load4, popcount, splat4, store4, trailing_zeros64
+from dagh.runtime._simd import address, any4, load4, popcount, splat4, store4, trailing_zeros64, word_at
 from dagh.runtime._topk import _accept
 
 BLOCK_CODES = 256           # codes per block: 4 lanes x 64 bits
@@ -65,16 +65,19 @@ def write_planes(columns, start, end, planes, padded):
 
 @njit(nogil=True, cache=True)
 def query_masks(queries, padded):
-    """Per query, per plane j: 4 lanes of all-ones where bit j of the query is set, else zero."""
+    """Per query, per plane j: a word of all-ones where bit j of the query is set, else zero.
+
+    One word per plane, broadcast to the four lanes as it is used: a batch of
+    queries' masks then takes a quarter of the cache a 4-lane copy would.
+    """
     groups, words = queries.shape
     lane_bits = queries.itemsize * 8
-    masks = np.zeros(groups * padded * 4, np.uint64)
+    masks = np.zeros(groups * padded, np.uint64)
     for g in range(groups):
         for j in range(padded):
             w = j // lane_bits
             if w < words and (queries[g, w] >> (j % lane_bits)) & 1:
-                for lane in range(4):
-                    masks[(g * padded + j) * 4 + lane] = ~_u(0)
+                masks[g * padded + j] = ~_u(0)
     return masks
 
 
@@ -88,7 +91,7 @@ def _csa(a, b, c):
 @njit(inline="always")
 def _x(planes, base, masks, qbase, j):  # planes, masks: addresses (see dagh.runtime._simd.address)
     """Plane j of the block XOR the query: a 1 where code and query differ in bit j."""
-    return load4(planes, base + _u(4) * j) ^ load4(masks, qbase + _u(4) * j)
+    return load4(planes, base + _u(4) * j) ^ splat4(word_at(masks, qbase + j))
 
 
 @njit(inline="always")
@@ -212,8 +215,8 @@ def _valid(scratch, block, n):
 def topk_scan(planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n):
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
 
-    ``planes`` as in the module docstring, ``masks`` from query_masks (one row
-    of ``padded * 4`` words per query), ``chunk`` a multiple of 256. Chunks run
+    ``planes`` as in the module docstring, ``masks`` from query_masks (``padded``
+    words per query), ``chunk`` a multiple of 256. Chunks run
     in parallel and share their thresholds through ``shared_u`` exactly as the
     word-major scan does (see dagh.runtime._numba_kernels.topk_scan).
     """
@@ -256,7 +259,7 @@ def _scan_chunk(c, planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, c
                     ext = min(ext, shared_u[other, g])
                 elif other > c:
                     ext = min(ext, shared_u[other, g] + 1)
-            qbase = _u(g * padded * 4)
+            qbase = _u(g * padded)
             for block in range(tile_start, tile_end):
                 counted = _count(planes_at, block, padded, masks_at, qbase)
                 under = _below(counted, min(u, ext), bits)

@@ -112,6 +112,19 @@ def load4(typingctx, array, offset):
 
 
 @intrinsic
+def word_at(typingctx, where, offset):
+    """The uint64 at word ``offset`` of an ``address`` (no bounds check)."""
+    if where != types.uint64 or not isinstance(offset, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        base = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        return builder.load(builder.gep(base, [args[1]]), align=8)
+
+    return types.uint64(where, offset), codegen
+
+
+@intrinsic
 def store4(typingctx, array, offset, vector):
     """array[offset:offset + 4] = vector (no bounds check)."""
     if not _is_u64_array(array) or not isinstance(offset, types.Integer) or vector != u64x4:
