@@ -145,9 +145,14 @@ def _count(planes, block, padded, masks, qbase):
 
 @njit(inline="always")
 def _borrow(c, bound, p, borrow):
-    """One step of the bit-sliced c < bound: the borrow out of bit p of c - bound."""
-    b = splat4(_u(0) - _u((bound >> p) & 1))
-    return (~c & b) | (~(c ^ b) & borrow)
+    """One step of the bit-sliced c < bound: the borrow out of bit p of c - bound.
+
+    With bound's bit p known, (~c & b) | (~(c ^ b) & borrow) is ~c | borrow
+    (b = 1) or ~c & borrow (b = 0): no broadcast of the bound per block.
+    """
+    if (bound >> p) & 1:
+        return ~(c & ~borrow)
+    return ~c & borrow
 
 
 @njit(inline="always")
