@@ -170,7 +170,8 @@ def test_bits_pack_unpack_and_words(rng):
     assert pack_codes(np.array([[1] + [-1] * 7]))[0, 0] == 0b1000_0000
 
 
-@pytest.mark.parametrize("bits", [12, 24, 48, 64, 65, 128, 200])  # uint16, uint32, uint64 lanes; 1, 2, 4 words
+# Up to 255 bits the scan is bit-sliced (uint16, uint32, uint64 lanes; 1..4 words), beyond word by word.
+@pytest.mark.parametrize("bits", [12, 24, 48, 64, 65, 128, 200, 255, 256, 300])
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), k=st.sampled_from([1, 10, 100, 700]), pool=st.integers(2, 40))
 def test_block_scan_over_many_chunks_matches_numpy(bits, seed, k, pool):
@@ -192,10 +193,11 @@ def test_block_scan_over_many_chunks_matches_numpy(bits, seed, k, pool):
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
+@pytest.mark.parametrize("bits", [48, 300])  # the bit-sliced scan and the word-by-word one
 @pytest.mark.parametrize("k", [1, 10, 100])
-def test_codes_arriving_ever_closer_force_candidate_compaction(rng, k):
+def test_codes_arriving_ever_closer_force_candidate_compaction(rng, k, bits):
     """Each code closer to the query than the last: the candidate list fills and compacts many times."""
-    bits, n = 48, 6000
+    n = 6000
     distance = bits - (np.arange(n) * (bits + 1)) // n      # 48 .. 0, ~120 codes per distance
     codes = np.ones((n, bits), np.int8)
     for row, d in enumerate(distance):
@@ -218,3 +220,59 @@ def test_packed_codes_round_trip_in_every_lane_width(rng, bits):
     keep = [i for i in range(40) if i not in (3, 30)]
     assert np.array_equal(index.packed_codes(), codes[keep])
     assert index.ids.tolist() == keep
+
+
+@pytest.mark.parametrize("bits", [12, 36, 64, 128, 255, 256])
+def test_appends_of_odd_sizes_and_removals_keep_the_bit_sliced_copy_exact(rng, bits):
+    """Appends fill blocks of 256 codes part by part (a lane shared by old and new codes); remove rebuilds."""
+    cpu, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+    queries = rng.choice([-1, 1], (5, bits))
+    start = 0
+    for size in [1, 63, 64, 65, 200, 7, 256, 300, 1]:
+        codes = rng.choice([-1, 1], (size, bits))
+        for index in (cpu, ref):
+            index.add(codes, np.arange(start, start + size))
+        start += size
+        for k in (1, 17, 2000):
+            got, want = cpu.search(queries, k), ref.search(queries, k)
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), (size, k)
+    for index in (cpu, ref):
+        index.remove(np.arange(0, start, 3))
+    got, want = cpu.search(queries, 50), ref.search(queries, 50)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_a_search_holding_a_snapshot_is_not_disturbed_by_appends(rng):
+    """Appends write the bit-sliced copy in place past the snapshot's codes: an older snapshot sees its own gallery."""
+    bits = 64
+    index = HammingIndex(bits)
+    index.add(rng.choice([-1, 1], (300, bits)))  # the second block is partly filled
+    queries = index._words(rng.choice([-1, 1], (3, bits)), "queries")
+    snapshot = index._snapshot()
+    before = index.backend.search(snapshot, queries, 400)
+    # Codes equal to the queries: distance 0, they would come first if the old snapshot saw them.
+    index.add(np.zeros((0, bits)))  # an empty append changes nothing
+    index.add(np.concatenate([from_lanes(queries, bits)] * 30))
+    after = index.backend.search(snapshot, queries, 400)
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert (index.search(from_lanes(queries, bits), 1)[0] == 0).all()
+
+
+@pytest.mark.parametrize("bits", [255, 256])
+def test_the_longest_distances_are_counted_exactly(bits):
+    """A code's complement is at distance ``bits``: 255 must fit the bit-sliced count, 256 the word path."""
+    code = np.where(np.arange(bits) % 3 == 0, 1, -1)[None]
+    index, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+    gallery = np.concatenate([-code, code, -code])
+    for each in (index, ref):
+        each.add(gallery)
+    got, want = index.search(code, 3), ref.search(code, 3)
+    assert got[0].tolist() == want[0].tolist() == [[0, bits, bits]]
+    assert got[1].tolist() == want[1].tolist() == [[1, 0, 2]]
+
+
+def from_lanes(lanes, bits):
+    """Index lanes -> packed rows (test helper)."""
+    from dagh.runtime.bits import from_words
+
+    return from_words(lanes.astype(np.uint64), bits)
