@@ -7,10 +7,13 @@ contiguous run, and XOR + popcount + min over a block of codes vectorizes
 (vpshufb popcount on AVX2, cnt on NEON). Only the first ``n`` columns are the
 gallery; the rest is capacity for appends.
 
-k-nearest search (topk_scan + merge_topk) is one parallel pass over gallery
-chunks with a running threshold; radius search (scan + offsets_for + collect)
-counts a histogram of distances, then writes the selected codes straight to
-their final place. Both are exact and order ties by gallery position.
+k-nearest search is one parallel pass over gallery chunks with a running
+threshold (dagh.runtime._topk files the candidates and merges them): over the
+bit-sliced copy of the gallery for codes of up to 255 bits
+(dagh.runtime._bitsliced), over these words for longer codes (topk_scan here).
+``knn`` runs either in one compiled call. Radius search (scan + offsets_for +
+collect) counts a histogram of distances, then writes the selected codes
+straight to their final place. All are exact and order ties by gallery position.
 """
 
 from __future__ import annotations
@@ -143,21 +146,6 @@ TILE_BYTES = 16384  # gallery words per tile: stays in L1 while every query of t
 
 
 @njit(inline="always")
-def _block_1w(row, base, q, acc, distance_type):
-    """acc[j] = distance of 1-lane code base + j to q, for a block; returns their minimum (vectorized).
-
-    ``distance_type`` np.int16 for codes of up to 16 bits in uint16 lanes (twice
-    the lanes per vector of int32), else np.int32; ``acc`` of that type.
-    """
-    low = distance_type(1 << 14)
-    for j in range(BLOCK):
-        d = distance_type(popcount(row[_u(base + j)] ^ q))
-        acc[_u(j)] = d
-        low = min(low, d)
-    return low
-
-
-@njit(inline="always")
 def _under(acc, bound):
     """A uint64 mask with bit j set where acc[j] < bound (acc holds one block's distances)."""
     mask = np.uint64(0)
@@ -167,20 +155,8 @@ def _under(acc, bound):
 
 
 @njit(inline="always")
-def _block_2w(row0, row1, base, q0, q1, acc):
-    """The same for 2-word codes (65..128 bits)."""
-    low = np.int32(1 << 30)
-    for j in range(BLOCK):
-        i = _u(base + j)
-        d = np.int32(popcount(row0[i] ^ q0) + popcount(row1[i] ^ q1))
-        acc[_u(j)] = d
-        low = min(low, d)
-    return low
-
-
-@njit(inline="always")
 def _block_words(columns, base, queries, g, acc):
-    """The same for any number of words: per-word passes summed into acc."""
+    """acc[j] = distance of code base + j to query g, for a block (per-word passes, vectorized); returns their minimum."""
     row = columns[0]
     q = queries[g, 0]
     for j in range(BLOCK):
@@ -201,8 +177,7 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
 
     ``columns`` [words, >= n] and ``queries`` [groups, words] of one unsigned
-    type (uint16 lanes for codes up to 16 bits, uint32 up to 32, else uint64
-    words: narrower lanes, more codes per vector). The chunk is walked in
+    type (used for codes over 255 bits: uint64 words). The chunk is walked in
     tiles that stay in L1 while every query of the group scans them, so the
     gallery is read from memory once per group, not per query.
 
@@ -217,9 +192,6 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
     groups = queries.shape[0]
     n_chunks, _, cap = cand_d.shape
     tile = max(BLOCK, (TILE_BYTES // (columns.itemsize * words)) // BLOCK * BLOCK)
-    narrow = bins <= 17  # up to 16 bits: 16-bit distances
-    row0 = columns[0]
-    row1 = columns[min(1, words - 1)]
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(n, lo + chunk)
@@ -229,7 +201,6 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
         total = np.zeros(groups, np.int64)
         size = np.zeros(groups, np.int64)
         acc = np.empty(BLOCK, np.int32)
-        acc16 = np.empty(BLOCK, np.int16)
         for start in range(lo, hi, tile):
             end = min(hi, start + tile)
             full = start + (end - start) // BLOCK * BLOCK
@@ -241,25 +212,16 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
                         ext = min(ext, shared_u[other, g])
                     elif other > c:
                         ext = min(ext, shared_u[other, g] + 1)
-                q0 = queries[g, 0]
-                q1 = queries[g, min(1, words - 1)]
                 for base in range(start, full, BLOCK):
-                    if words == 1 and narrow:
-                        low = np.int32(_block_1w(row0, base, q0, acc16, np.int16))
-                    elif words == 1:
-                        low = _block_1w(row0, base, q0, acc, np.int32)
-                    elif words == 2:
-                        low = _block_2w(row0, row1, base, q0, q1, acc)
-                    else:
-                        low = _block_words(columns, base, queries, g, acc)
+                    low = _block_words(columns, base, queries, g, acc)
                     bound = min(u, ext)
                     if low < bound:  # rare once U settles: file the block's codes under it
                         # A bit per code under the bound (vectorized), then only those codes, in order.
-                        mask = _under(acc16, bound) if narrow else _under(acc, bound)
+                        mask = _under(acc, bound)
                         while mask:
                             j = trailing_zeros64(mask)
                             mask &= mask - np.uint64(1)
-                            d = np.int64(acc16[j]) if narrow else np.int64(acc[j])
+                            d = np.int64(acc[j])
                             if d < u and d < ext:  # u falls as codes are filed
                                 u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total,
                                             base + np.int64(j))
