@@ -172,7 +172,7 @@ class Profiler:
         self.samples[f"search {backend} N={gallery} k={k}"] = samples
         self.report["search"].append({
             **entry, "status": "ok", "latency": stats.to_dict(),
-            "codes_per_s": gallery / seconds, "gb_per_s": gallery * 8 * ((bits + 63) // 64) / seconds / 1e9})
+            "codes_per_s": gallery / seconds, "gb_per_s": gallery * index.scanned_bytes_per_code / seconds / 1e9})
 
     def end_to_end(self, precision: str, backend: str) -> None:
         """One camera frame: preprocess + encode + search (SingleStream p90), and Offline throughput."""

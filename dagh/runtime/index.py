@@ -10,9 +10,12 @@ Where k exceeds the gallery, the rows are padded with distance -1 and id -1.
 
 Thread safety: concurrent ``search`` calls are safe, and ``add``/``remove`` may
 run while searches are in flight: writers never modify what a search already
-holds (appends go past the snapshot a search took; ``remove`` builds new
-arrays), so a search sees the gallery as it was when it started. The parallel
-scans themselves run one at a time, each using all cores.
+holds (appends go past the snapshot a search took, and where they share a
+word of the bit-sliced copy with older codes they write those codes' bits
+unchanged; ``remove`` builds new arrays), so a search sees the gallery as it
+was when it started. A writer publishes each new state by one reference
+assignment, so searches take no lock to read it. The parallel scans
+themselves run one at a time, each using all cores.
 """
 
 from __future__ import annotations
@@ -140,6 +143,11 @@ class HammingIndex:
             return removed
 
     @property
+    def scanned_bytes_per_code(self) -> float:
+        """Bytes of gallery a k-nearest search reads per code (for GB/s figures): the backend's layout."""
+        return self._backend.scanned_bytes_per_code(self.bits)
+
+    @property
     def backend(self):
         """The backend object, for diagnostics (the GPU's ``last_scan_seconds``, say)."""
         return self._backend
@@ -191,6 +199,10 @@ class Backend:
         """A copy of codes [0, end) in the backend's own layout, given the copy of [0, start); None: none kept."""
         return None
 
+    def scanned_bytes_per_code(self, bits: int) -> float:
+        """Bytes a search reads per gallery code: by default the stored words."""
+        return float(lane_dtype(bits).itemsize * words_per_code(bits))
+
 
 class _NumbaBackend(Backend):
     """Compiled fused scan + exact selection on the CPU (dagh.runtime._numba_kernels)."""
@@ -226,6 +238,9 @@ class _NumbaBackend(Backend):
         if end > start:
             self.bitsliced.write_planes(columns, start, end, planes, self.padded)
         return planes
+
+    def scanned_bytes_per_code(self, bits: int) -> float:
+        return self.padded / 8 if self.padded else super().scanned_bytes_per_code(bits)
 
     def _chunking(self, n: int) -> int:
         """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny.

@@ -188,6 +188,11 @@ class GpuBackend(Backend):
             self._host_columns = snapshot.columns  # keeps id() from being reused while cached
         return self._device_words
 
+    def scanned_bytes_per_code(self, bits: int) -> float:
+        from dagh.runtime.bits import lane_dtype, words_per_code
+
+        return float(_device_lanes(lane_dtype(bits)).itemsize * words_per_code(bits))
+
     def _blocks_per_query(self, n: int, nq: int) -> int:
         try:
             sms = self.cuda.get_current_device().MULTIPROCESSOR_COUNT

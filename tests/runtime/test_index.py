@@ -276,3 +276,9 @@ def from_lanes(lanes, bits):
     from dagh.runtime.bits import from_words
 
     return from_words(lanes.astype(np.uint64), bits)
+
+
+def test_scanned_bytes_per_code_follow_the_layout_searched():
+    """GB/s figures use the bytes a search reads: the bit-sliced copy up to 255 bits, words beyond."""
+    assert [HammingIndex(bits).scanned_bytes_per_code for bits in (12, 36, 255, 300)] == [2.0, 5.0, 32.0, 40.0]
+    assert HammingIndex(36, "numpy").scanned_bytes_per_code == 8.0
