@@ -245,6 +245,12 @@ def knn(columns, n, ids, queries, k, bins, chunk, group, planes, padded):
     With ``padded`` > 0 the scan is the bit-sliced one over ``planes``
     (dagh.runtime._bitsliced; ``chunk`` a multiple of 256), else word by word
     over ``columns``.
+
+    Note for development: numba's on-disk cache of this function embeds the
+    kernels it calls but is invalidated only by changes to this file; after
+    editing _bitsliced.py, _topk.py or _simd.py alone, delete
+    dagh/runtime/__pycache__/*.nbi (an installed upgrade replaces every file,
+    so users are not affected).
     """
     n_chunks = (n + chunk - 1) // chunk
     cap = max(4 * k, 64)
