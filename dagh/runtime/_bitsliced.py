@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from dagh.runtime._simd import address, any4, load4, popcount, splat4, store4, trailing_zeros64, word_at
-from dagh.runtime._topk import _accept
+from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound
 
 BLOCK_CODES = 256           # codes per block: 4 lanes x 64 bits
 MAX_BITS = 255              # counts must fit the eight count planes
@@ -240,7 +240,7 @@ def topk_scan_serial(planes, padded, bits, n, masks, k, chunk, shared_u, cand_d,
 def _scan_chunk(c, planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n):
     """Chunk c against every query: walked in tiles that stay in L1 while every query of the group scans them."""
     bins = bits + 1
-    n_chunks, groups, cap = cand_d.shape
+    groups, cap = cand_d.shape[1], cand_d.shape[2]
     tile = max(1, TILE_BYTES // (padded * 32))
     planes_at = address(planes)
     masks_at = address(masks)
@@ -248,22 +248,13 @@ def _scan_chunk(c, planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, c
     hi = min(n, lo + chunk)
     first_block = lo // BLOCK_CODES
     end_block = (hi + BLOCK_CODES - 1) // BLOCK_CODES
-    counts = np.zeros((groups, bins + 1), np.int64)
-    limit = np.full(groups, bins, np.int64)   # U: accept d < U (U = bits + 1: accept all)
-    cum = np.zeros(groups, np.int64)          # #candidates with d <= U, once U <= bits
-    total = np.zeros(groups, np.int64)
-    size = np.zeros(groups, np.int64)
+    counts, limit, cum, total, size = _chunk_state(groups, bins)
     scratch = np.empty(36, np.uint64)         # 8 count planes, then a mask plane
     for tile_start in range(first_block, end_block, tile):
         tile_end = min(end_block, tile_start + tile)
         for g in range(groups):
             u = limit[g]
-            ext = bins  # the other chunks' bound, for this tile
-            for other in range(n_chunks):
-                if other < c:
-                    ext = min(ext, shared_u[other, g])
-                elif other > c:
-                    ext = min(ext, shared_u[other, g] + 1)
+            ext = _other_chunks_bound(shared_u, c, g, bins)  # for this tile
             qbase = _u(g * padded)
             for block in range(tile_start, tile_end):
                 counted = _count(planes_at, block, padded, masks_at, qbase)

@@ -23,7 +23,7 @@ from numba import njit, prange
 
 from dagh.runtime import _bitsliced
 from dagh.runtime._simd import popcount, trailing_zeros64
-from dagh.runtime._topk import _accept, merge_topk
+from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound, merge_topk
 
 # Indices in the hot loops are unsigned: numba wraps negative indices of signed
 # ones, and that per-element select keeps LLVM from vectorizing the loads (the
@@ -195,23 +195,14 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(n, lo + chunk)
-        counts = np.zeros((groups, bins + 1), np.int64)
-        limit = np.full(groups, bins, np.int64)   # U: accept d < U (U = bits + 1: accept all)
-        cum = np.zeros(groups, np.int64)          # #candidates with d <= U, once U <= bits
-        total = np.zeros(groups, np.int64)
-        size = np.zeros(groups, np.int64)
+        counts, limit, cum, total, size = _chunk_state(groups, bins)
         acc = np.empty(BLOCK, np.int32)
         for start in range(lo, hi, tile):
             end = min(hi, start + tile)
             full = start + (end - start) // BLOCK * BLOCK
             for g in range(groups):
                 u = limit[g]
-                ext = bins  # the other chunks' bound, for this tile
-                for other in range(n_chunks):
-                    if other < c:
-                        ext = min(ext, shared_u[other, g])
-                    elif other > c:
-                        ext = min(ext, shared_u[other, g] + 1)
+                ext = _other_chunks_bound(shared_u, c, g, bins)  # for this tile
                 for base in range(start, full, BLOCK):
                     low = _block_words(columns, base, queries, g, acc)
                     bound = min(u, ext)

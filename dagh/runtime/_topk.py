@@ -16,6 +16,32 @@ from numba import njit
 
 
 @njit(inline="always")
+def _chunk_state(groups, bins):
+    """A chunk's candidate bookkeeping per query: (counts per distance, U, #at or below U, total, list size)."""
+    counts = np.zeros((groups, bins + 1), np.int64)
+    limit = np.full(groups, bins, np.int64)   # U: accept d < U (U = bits + 1: accept all)
+    cum = np.zeros(groups, np.int64)          # #candidates with d <= U, once U <= bits
+    total = np.zeros(groups, np.int64)
+    size = np.zeros(groups, np.int64)
+    return counts, limit, cum, total, size
+
+
+@njit(inline="always")
+def _other_chunks_bound(shared_u, c, g, bins):
+    """The bound the other chunks' thresholds set for chunk c and query g (see the scans' docstrings).
+
+    Chunk c' holds k codes at distance <= U'; a later chunk's codes at U' lose the tie to them.
+    """
+    ext = bins
+    for other in range(shared_u.shape[0]):
+        if other < c:
+            ext = min(ext, shared_u[other, g])
+        elif other > c:
+            ext = min(ext, shared_u[other, g] + 1)
+    return ext
+
+
+@njit(inline="always")
 def _compact(cand_d, cand_p, size, counts, u, k):
     """Keep candidates with d < u, and the first (k - #(d < u)) with d == u."""
     below = 0
