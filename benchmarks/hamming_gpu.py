@@ -26,7 +26,8 @@ import numpy as np
 
 from dagh.errors import DaghError
 from dagh.eval.latency import measure
-from dagh.runtime.bits import lane_dtype, pack_codes, words_per_code
+from dagh.fileio import atomic_write_text
+from dagh.runtime.bits import pack_codes
 from dagh.runtime.index import HammingIndex
 
 
@@ -78,7 +79,7 @@ def main() -> int:
             gpu, cpu = HammingIndex(bits, backend="gpu"), HammingIndex(bits)
             gpu.add(codes)
             cpu.add(codes)
-            code_bytes = words_per_code(bits) * max(4, lane_dtype(bits).itemsize)  # >= 32-bit lanes on the GPU
+            code_bytes = gpu.scanned_bytes_per_code
             for nq in args.nq:
                 queries = pack_codes(rng.integers(0, 2, (nq, bits), dtype=np.int8))
                 for k in args.k:
@@ -97,8 +98,7 @@ def main() -> int:
                           f"{gbps:>7.1f} | {row['cpu_qps']:>10.1f} | {cpu_s / gpu_s:>6.2f}x", flush=True)
     print(f"\nall {len(rows)} configurations: GPU results equal the CPU index's")
     if args.out:
-        with open(args.out, "w") as fh:
-            json.dump({"device": device, "simulated": simulated, "rows": rows}, fh, indent=1)
+        atomic_write_text(args.out, json.dumps({"device": device, "simulated": simulated, "rows": rows}, indent=1))
     return 0
 
 

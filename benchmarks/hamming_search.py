@@ -27,7 +27,6 @@ import sys
 import numpy as np
 
 from dagh.eval.latency import measure
-from dagh.runtime._bitsliced import MAX_BITS, padded_bits
 from dagh.runtime.bits import pack_codes, to_words
 from dagh.runtime.index import HammingIndex
 
@@ -101,7 +100,7 @@ def main() -> int:
             # The machine's own XOR+popcount rate over as many bytes as the scan reads (the
             # bit-sliced copy for codes up to 255 bits, P/8 bytes a code; else the words), read
             # as 64-bit words: the ceiling of any scan over those bytes.
-            scanned_words = -(-n // 256) * 4 * padded_bits(bits) if bits <= MAX_BITS else n * words.shape[1]
+            scanned_words = -(-n * int(index.scanned_bytes_per_code) // 8)
             stream_words = rng.integers(0, 2**63, (1, scanned_words), dtype=np.uint64)
             stream_s = timed(lambda: _numba_kernels.xor_popcount_stream(stream_words, scanned_words, words[0, :1]),
                              args.budget)

@@ -268,7 +268,7 @@ def knn(columns, n, ids, queries, k, bins, chunk, group, planes, padded):
                                             cand_n)
         else:
             topk_scan(columns, n, block, k, bins, chunk, shared_u, cand_d, cand_p, cand_n)
-        merge_topk(cand_d, cand_p, cand_n, k, n, out_d[start:end], positions[start:end], counts[start:end])
+        merge_topk(cand_d, cand_p, cand_n, k, out_d[start:end], positions[start:end], counts[start:end])
     for g in range(nq):
         for s in range(counts[g]):
             out_i[g, s] = ids[positions[g, s]]

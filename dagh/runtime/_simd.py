@@ -68,13 +68,17 @@ def trailing_zeros64(typingctx, value):
     return signature, codegen
 
 
-def _address(context, builder, array_type, array, offset):
-    """A <4 x i64>* to element ``offset`` of a uint64 array, or of the words at an integer address."""
-    if isinstance(array_type, types.Integer):
-        base = builder.inttoptr(array, ir.IntType(64).as_pointer())
+def _word_pointer(context, builder, source_type, source, offset):
+    """An i64* to word ``offset`` of a 1-D uint64 array, or of the words at an integer ``address``."""
+    if isinstance(source_type, types.Integer):
+        base = builder.inttoptr(source, ir.IntType(64).as_pointer())
     else:
-        base = context.make_array(array_type)(context, builder, array).data
-    return builder.bitcast(builder.gep(base, [offset]), _VECTOR.as_pointer())
+        base = context.make_array(source_type)(context, builder, source).data
+    return builder.gep(base, [offset])
+
+
+def _vector_pointer(context, builder, source_type, source, offset):
+    return builder.bitcast(_word_pointer(context, builder, source_type, source, offset), _VECTOR.as_pointer())
 
 
 def _is_u64_array(array) -> bool:
@@ -106,7 +110,7 @@ def load4(typingctx, array, offset):
         return None
 
     def codegen(context, builder, sig, args):
-        return builder.load(_address(context, builder, sig.args[0], args[0], args[1]), align=8)
+        return builder.load(_vector_pointer(context, builder, sig.args[0], args[0], args[1]), align=8)
 
     return u64x4(array, offset), codegen
 
@@ -118,8 +122,7 @@ def word_at(typingctx, where, offset):
         return None
 
     def codegen(context, builder, sig, args):
-        base = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-        return builder.load(builder.gep(base, [args[1]]), align=8)
+        return builder.load(_word_pointer(context, builder, sig.args[0], args[0], args[1]), align=8)
 
     return types.uint64(where, offset), codegen
 
@@ -131,7 +134,7 @@ def store4(typingctx, array, offset, vector):
         return None
 
     def codegen(context, builder, sig, args):
-        builder.store(args[2], _address(context, builder, sig.args[0], args[0], args[1]), align=8)
+        builder.store(args[2], _vector_pointer(context, builder, sig.args[0], args[0], args[1]), align=8)
         return context.get_dummy_value()
 
     return types.none(array, offset, vector), codegen

@@ -97,14 +97,14 @@ def _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, 
 
 
 @njit(nogil=True, cache=True)
-def merge_topk(cand_d, cand_p, cand_n, k, n, out_d, out_p, out_count):
+def merge_topk(cand_d, cand_p, cand_n, k, out_d, out_p, out_count):
     """Merge the chunks' candidates into each query's exact top k by (distance, position).
 
     A counting merge, linear in the candidates: a histogram of their distances gives the
     threshold and each distance's first output slot; walking chunks in gallery order (each
     chunk's list is in position order) fills every distance bucket in position order.
     """
-    n_chunks, groups, cap = cand_d.shape
+    n_chunks, groups, _ = cand_d.shape
     bins = 0
     for c in range(n_chunks):
         for g in range(groups):

@@ -79,13 +79,10 @@ def to_words(packed: np.ndarray, bits: int) -> np.ndarray:
     return buffer.view("<u8").reshape(n, words)
 
 
-def to_lanes(packed: np.ndarray, bits: int) -> np.ndarray:
-    """Packed uint8 rows -> [n, words] in ``lane_dtype(bits)``: what HammingIndex stores (zero-padded, little-endian)."""
-    return lanes_of_checked(check_packed(packed, bits), bits)
-
-
 def lanes_of_checked(packed: np.ndarray, bits: int) -> np.ndarray:
-    """``to_lanes`` for rows already checked by ``check_packed`` (a view where rows are whole lanes)."""
+    """Packed uint8 rows, already checked by ``check_packed`` -> [n, words] in ``lane_dtype(bits)``.
+
+    What HammingIndex stores: zero-padded, little-endian; a view where rows are whole lanes."""
     dtype = lane_dtype(bits)
     width = words_per_code(bits) * dtype.itemsize
     little = dtype.newbyteorder("<")

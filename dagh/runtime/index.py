@@ -236,7 +236,8 @@ class _NumbaBackend(Backend):
                 grown[:len(planes)] = planes
             planes = grown
         if end > start:
-            self.bitsliced.write_planes(columns, start, end, planes, self.padded)
+            with self.lock:  # a parallel kernel, like the searches: one launch at a time
+                self.bitsliced.write_planes(columns, start, end, planes, self.padded)
         return planes
 
     def scanned_bytes_per_code(self, bits: int) -> float:
@@ -245,9 +246,10 @@ class _NumbaBackend(Backend):
     def _chunking(self, n: int) -> int:
         """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny.
 
-        A multiple of 256 (the bit-sliced block)."""
+        A whole number of bit-sliced blocks."""
+        block = self.bitsliced.BLOCK_CODES
         per_thread = max(MIN_CHUNK, -(-n // max(1, self.threads())))
-        return -(-per_thread // 256) * 256
+        return -(-per_thread // block) * block
 
     def search(self, snapshot, queries, k):
         planes = snapshot.planes if snapshot.planes is not None else self.no_planes

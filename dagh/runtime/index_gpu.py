@@ -29,7 +29,8 @@ import numpy as np
 
 from dagh._optional import require
 from dagh.errors import DeviceError
-from dagh.runtime.index import Backend
+from dagh.runtime.bits import lane_dtype, words_per_code
+from dagh.runtime.index import Backend, _padded
 
 MAX_BINS = 257          # distances 0..256: codes up to 256 bits on the GPU
 THREADS = 256
@@ -189,8 +190,6 @@ class GpuBackend(Backend):
         return self._device_words
 
     def scanned_bytes_per_code(self, bits: int) -> float:
-        from dagh.runtime.bits import lane_dtype, words_per_code
-
         return float(_device_lanes(lane_dtype(bits)).itemsize * words_per_code(bits))
 
     def _blocks_per_query(self, n: int, nq: int) -> int:
@@ -202,8 +201,6 @@ class GpuBackend(Backend):
         return max(1, min(target, math.ceil(n / THREADS)))
 
     def search(self, snapshot, queries, k):
-        from dagh.runtime.index import _padded
-
         m = min(k, snapshot.n)
         d, p, found = self._select(snapshot, queries, m)
         if not np.all(found == m):  # every query has min(k, n) neighbours: anything else is a kernel bug

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dagh.errors import ConfigError, DataError
-from dagh.runtime.bits import pack_codes, packed_bytes, to_words, unpack_codes
+from dagh.runtime.bits import from_words, pack_codes, packed_bytes, to_words, unpack_codes
 from dagh.runtime.index import HammingIndex
 
 
@@ -273,8 +273,6 @@ def test_the_longest_distances_are_counted_exactly(bits):
 
 def from_lanes(lanes, bits):
     """Index lanes -> packed rows (test helper)."""
-    from dagh.runtime.bits import from_words
-
     return from_words(lanes.astype(np.uint64), bits)
 
 
