@@ -2,45 +2,90 @@
 
 The gallery is also kept transposed, in blocks of 256 codes: for each block and
 each code bit j, one 4 x uint64 "plane" holds bit j of the block's 256 codes
-(lane l, bit b = code 64 l + b of the block). Distances to a query are then
-counted for all 256 codes at once with carry-save adders over the planes
-XOR-ed with the query's bits (Harley-Seal: 15 adders of 5 logic operations per
-16 planes), into eight bit planes of the count. A comparison with the running
-threshold, also bit-sliced, gives the codes under it; only those (rare once
-the threshold settles) are read out and filed as candidates (dagh.runtime._topk).
+(lane l, bit b = code 64 l + b of the block), and m more planes hold the bits
+of each code's popcount |x| (m = bit length of the code length).
 
-Why: a 64-bit code costs ~1.4 vector logic operations here against ~2.5 for
-XOR + vpshufb popcount + min, and every operation is a plain AND/OR/XOR that
-runs on every vector port (measured: the scan of one query runs at the speed
-of a bare XOR + popcount sum over the same bytes).
+Distances are counted for all 256 codes of a block at once, over only the
+planes where the query has its rarer bit value (at most half of them):
 
-Layout: ``planes`` is a flat uint64 array; plane j of block b, lane l is at
-``(b * padded_bits + j) * 4 + l``, with ``padded_bits`` the code length rounded
-up to 8 (the padding planes are zero in gallery and queries alike).
+    d(q, x) = 2 * #{j : q_j = 0, x_j = 1} + |q| - |x|        (S = q's zero bits)
+            = 2 * #{j : q_j = 1, x_j = 0} + |x| - |q|        (S = q's one bits)
+
+so with S the smaller set, T = 2 * (count of planes j in S, XOR-ed with the
+query's bit) + w, where w = |x| or its complement ~|x| = M - |x| on m bits,
+is d plus a per-query constant. The count runs through carry-save adders
+(Harley-Seal: 15 adders of 5 logic operations per 16 planes) into count planes
+that start at w >> 1 rather than zero; bit 0 of T is w's bit 0. The list of
+planes is padded to a multiple of 8 with pairs of one plane taken once as is
+and once inverted (together exactly 1 for every code) and, for an odd pad,
+w's bit-1 plane moved from the start value into the list. A bit-sliced
+comparison with the running threshold (a borrow chain) marks the codes under
+it; only those (rare once the threshold settles) are read out and filed as
+candidates (dagh.runtime._topk).
+
+Why: a 64-bit code costs ~0.8 vector logic operations here (half the planes
+of counting every bit, which was itself ~1.4 against ~2.5 for XOR + vpshufb
+popcount + min), all plain AND/OR/XOR that run on every vector port.
+
+Layout (``Layout``): ``planes`` is a flat uint64 array; plane slot s of block b,
+lane l is at ``(b * stride + s) * 4 + l``. Code bit planes sit at the slot of
+their bit in the index's little-endian lanes (``bits.lanes_of_checked``);
+popcount planes fill the slots no code bit uses, then follow.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 from dagh.runtime._simd import address, any4, load4, popcount, splat4, store4, trailing_zeros64, word_at
 from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound
+from dagh.runtime.bits import lanes_of_checked, pack_codes
 
 BLOCK_CODES = 256           # codes per block: 4 lanes x 64 bits
-MAX_BITS = 255              # counts must fit the eight count planes
-TILE_BYTES = 16384          # planes per tile: stays in L1 while every query of the group scans it
+MAX_BITS = 255              # T >> 1 must fit the eight count planes (see Layout.wide)
+TILE_BYTES = 16384          # planes per tile: stay in L1 while every query of the group scans them
+PREFETCH_BLOCKS = 8         # fetch the block this far ahead: the scan reads only some of its lines
+ENTRY_GROUP = 8             # a query's plane list is padded to a multiple of this (one _add8)
+_ZERO = -1 << 20            # role of a slot that holds zeros
 _u = np.uint64
 
 
-def padded_bits(bits: int) -> int:
-    """Planes per block for ``bits``-bit codes: rounded up to a multiple of 8."""
-    return -(-bits // 8) * 8
+class Layout(NamedTuple):
+    """Where each plane of a block lives, for ``bits``-bit codes (see module docstring)."""
+
+    stride: int               # planes per block
+    code_bits: np.ndarray     # int64: the lane bits that hold code bits, in slots m, m + 1, ...
+    weight_slots: np.ndarray  # int64 [m]: slot of bit t of the code's popcount
+    roles: np.ndarray         # int64 [stride]: lane bit j >= 0, popcount bit t as -1 - t, or _ZERO
+    entries: int              # longest plane list of a query: at most half the code bits, padded
+    wide: bool                # T >> 1 may exceed 15 (else four count planes hold it)
+
+
+def layout(bits: int) -> Layout:
+    """The plane layout of ``bits``-bit codes (1..MAX_BITS)."""
+    if not 1 <= bits <= MAX_BITS:
+        raise ValueError(f"bit-sliced codes have 1..{MAX_BITS} bits, got {bits}")
+    ones = lanes_of_checked(pack_codes(np.ones((1, bits), np.int8)), bits)[0]
+    lane_bits = ones.itemsize * 8
+    code_bits = [w * lane_bits + b for w in range(len(ones)) for b in range(lane_bits) if (int(ones[w]) >> b) & 1]
+    m = max(2, bits.bit_length())
+    weight_slots = list(range(m))  # first: a block is read from its start (what hardware prefetchers follow)
+    stride = m + len(code_bits)
+    stride += stride % 2  # whole 64-byte lines per block
+    roles = np.full(stride, _ZERO, np.int64)
+    roles[:m] = -1 - np.arange(m)
+    roles[m:m + len(code_bits)] = code_bits
+    entries = -(-(bits // 2) // ENTRY_GROUP) * ENTRY_GROUP
+    return Layout(stride, np.array(code_bits, np.int64), np.array(weight_slots, np.int64), roles, entries,
+                  entries + (1 << (m - 1)) - 1 > 15)
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def write_planes(columns, start, end, planes, padded):
-    """Transpose codes [start, end) of the word-major ``columns`` into ``planes``.
+def write_planes(columns, start, end, planes, roles):
+    """Transpose codes [start, end) of the word-major ``columns`` into ``planes`` (slots as ``roles`` says).
 
     Whole 64-code lanes are rewritten (codes before ``start`` in the first lane
     get the same bits again, codes past ``end`` zeros), so a search reading an
@@ -48,37 +93,76 @@ def write_planes(columns, start, end, planes, padded):
     """
     words = columns.shape[0]
     lane_bits = columns.itemsize * 8
+    stride = roles.shape[0]
     for group in prange(start // 64, (end + 63) // 64):
         block = group // 4
         lane = group % 4
         lo = group * 64
         hi = min(end, lo + 64)
-        for j in range(padded):
-            w = j // lane_bits
-            shift = j % lane_bits
+        for s in range(stride):
+            role = roles[s]
             word = _u(0)
-            if w < words:
+            if role >= 0:  # a code bit
+                w = role // lane_bits
+                shift = role % lane_bits
                 for i in range(lo, hi):
                     word |= _u((columns[w, _u(i)] >> shift) & 1) << _u(i - lo)
-            planes[_u((block * padded + j) * 4 + lane)] = word
+            elif role != _ZERO:  # bit t of the code's popcount
+                t = -1 - role
+                for i in range(lo, hi):
+                    ones = 0
+                    for v in range(words):
+                        ones += np.int64(popcount(columns[v, _u(i)]))
+                    word |= _u((ones >> t) & 1) << _u(i - lo)
+            planes[_u((block * stride + s) * 4 + lane)] = word
 
 
 @njit(nogil=True, cache=True)
-def query_masks(queries, padded):
-    """Per query, per plane j: a word of all-ones where bit j of the query is set, else zero.
+def query_plans(queries, code_bits, weight_slots, entries):
+    """Per query: the planes to count and how (see module docstring).
 
-    One word per plane, broadcast to the four lanes as it is used: a batch of
-    queries' masks then takes a quarter of the cache a 4-lane copy would.
+    Returns ``offsets``/``masks`` [groups, entries] (word offset of each listed
+    plane within a block; all-ones where it is to be inverted) and ``plan``
+    [groups, 4]: (list length, first count plane the popcount starts, offset
+    with d = T + offset, 1 where the popcount planes are inverted).
     """
-    groups, words = queries.shape
+    groups = queries.shape[0]
     lane_bits = queries.itemsize * 8
-    masks = np.zeros(groups * padded, np.uint64)
+    n_bits = code_bits.shape[0]
+    m = weight_slots.shape[0]
+    top = (1 << m) - 1  # M: ~|x| on m bits is M - |x|
+    offsets = np.zeros((groups, max(1, entries)), np.uint64)
+    masks = np.zeros((groups, max(1, entries)), np.uint64)
+    plan = np.zeros((groups, 4), np.int64)
     for g in range(groups):
-        for j in range(padded):
-            w = j // lane_bits
-            if w < words and (queries[g, w] >> (j % lane_bits)) & 1:
-                masks[g * padded + j] = ~_u(0)
-    return masks
+        ones = 0
+        for j in code_bits:
+            ones += np.int64((queries[g, j // lane_bits] >> (j % lane_bits)) & 1)
+        take_ones = ones <= n_bits - ones
+        flip = ~_u(0) if take_ones else _u(0)      # S = one bits: count ~x there
+        length = 0
+        for i, j in enumerate(code_bits):
+            if np.int64((queries[g, j // lane_bits] >> (j % lane_bits)) & 1) == np.int64(take_ones):
+                offsets[g, length] = _u(4 * (m + i))
+                masks[g, length] = flip
+                length += 1
+        pad = (-length) % ENTRY_GROUP
+        start = 0
+        if pad % 2:  # popcount bit 1 (weight 2, as every listed plane) joins the list
+            offsets[g, length] = _u(4 * weight_slots[1])
+            masks[g, length] = ~flip
+            length += 1
+            pad -= 1
+            start = 1
+        for _ in range(pad // 2):  # x and ~x: exactly 1 per code
+            offsets[g, length] = offsets[g, length + 1] = _u(4 * m)
+            masks[g, length + 1] = ~_u(0)
+            length += 2
+        plan[g, 0] = length
+        plan[g, 1] = start
+        plan[g, 2] = (-ones if take_ones else ones - top) - pad
+        plan[g, 3] = 0 if take_ones else 1
+    return offsets, masks, plan
 
 
 @njit(inline="always")
@@ -89,19 +173,19 @@ def _csa(a, b, c):
 
 
 @njit(inline="always")
-def _x(planes, base, masks, qbase, j):  # planes, masks: addresses (see dagh.runtime._simd.address)
-    """Plane j of the block XOR the query: a 1 where code and query differ in bit j."""
-    return load4(planes, base + _u(4) * j) ^ splat4(word_at(masks, qbase + j))
+def _x(planes, base, offsets, masks, e):  # planes, offsets, masks: addresses (see dagh.runtime._simd.address)
+    """The e-th listed plane of the block, inverted where the query's plan says."""
+    return load4(planes, base + word_at(offsets, e)) ^ splat4(word_at(masks, e))
 
 
 @njit(inline="always")
-def _add8(planes, base, masks, qbase, j, c0, c1, c2):
-    """Add planes j..j+7 into the count planes of weight 1, 2, 4; returns them and the carry of weight 8."""
-    t2a, c0 = _csa(c0, _x(planes, base, masks, qbase, j), _x(planes, base, masks, qbase, j + _u(1)))
-    t2b, c0 = _csa(c0, _x(planes, base, masks, qbase, j + _u(2)), _x(planes, base, masks, qbase, j + _u(3)))
+def _add8(planes, base, offsets, masks, e, c0, c1, c2):
+    """Add listed planes e..e+7 into the count planes of weight 1, 2, 4; returns them and the carry of weight 8."""
+    t2a, c0 = _csa(c0, _x(planes, base, offsets, masks, e), _x(planes, base, offsets, masks, e + _u(1)))
+    t2b, c0 = _csa(c0, _x(planes, base, offsets, masks, e + _u(2)), _x(planes, base, offsets, masks, e + _u(3)))
     t4a, c1 = _csa(c1, t2a, t2b)
-    t2a, c0 = _csa(c0, _x(planes, base, masks, qbase, j + _u(4)), _x(planes, base, masks, qbase, j + _u(5)))
-    t2b, c0 = _csa(c0, _x(planes, base, masks, qbase, j + _u(6)), _x(planes, base, masks, qbase, j + _u(7)))
+    t2a, c0 = _csa(c0, _x(planes, base, offsets, masks, e + _u(4)), _x(planes, base, offsets, masks, e + _u(5)))
+    t2b, c0 = _csa(c0, _x(planes, base, offsets, masks, e + _u(6)), _x(planes, base, offsets, masks, e + _u(7)))
     t4b, c1 = _csa(c1, t2a, t2b)
     t8, c2 = _csa(c2, t4a, t4b)
     return c0, c1, c2, t8
@@ -122,25 +206,44 @@ def _ripple(c4, c5, c6, c7, carry):
 
 
 @njit(inline="always")
-def _count(planes, block, padded, masks, qbase):
-    """The eight count planes (weights 1..128) of the block's distances to the query.
+def _weight(planes, base, weights, t, m, flip):
+    """Popcount plane t of the block (inverted with ``flip``), or zeros past the m stored."""
+    if t < m:
+        return load4(planes, base + word_at(weights, _u(t))) ^ flip
+    return splat4(_u(0))
 
-    ``planes`` and ``masks`` are addresses (dagh.runtime._simd.address), not arrays."""
-    base = _u(block) * _u(padded * 4)
+
+@njit(inline="always")
+def _count(planes, block, stride, offsets, masks, entry, length, weights, m, start, flip):
+    """The nine planes of T (weights 1..256) for the block and a query's plan (see module docstring).
+
+    ``planes``, ``offsets``, ``masks``, ``weights`` are addresses
+    (dagh.runtime._simd.address); the plan's list is offsets/masks[entry:entry + length].
+    """
+    base = _u(block) * _u(stride * 4)
     zero = splat4(_u(0))
-    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = zero
-    whole = padded - padded % 16
-    for j in range(0, whole, 16):
-        c0, c1, c2, e1 = _add8(planes, base, masks, qbase, _u(j), c0, c1, c2)
-        c0, c1, c2, e2 = _add8(planes, base, masks, qbase, _u(j + 8), c0, c1, c2)
+    t0 = _weight(planes, base, weights, 0, m, flip)
+    # The count starts at w >> 1: popcount bit t + 1 is count plane t (bit 1 listed instead where start is 1).
+    c0 = _weight(planes, base, weights, 1, m, flip) if start == 0 else zero
+    c1 = _weight(planes, base, weights, 2, m, flip)
+    c2 = _weight(planes, base, weights, 3, m, flip)
+    c3 = _weight(planes, base, weights, 4, m, flip)
+    c4 = _weight(planes, base, weights, 5, m, flip)
+    c5 = _weight(planes, base, weights, 6, m, flip)
+    c6 = _weight(planes, base, weights, 7, m, flip)
+    c7 = zero
+    whole = length - length % 16
+    for e in range(entry, entry + whole, 16):
+        c0, c1, c2, e1 = _add8(planes, base, offsets, masks, _u(e), c0, c1, c2)
+        c0, c1, c2, e2 = _add8(planes, base, offsets, masks, _u(e + 8), c0, c1, c2)
         s16, c3 = _csa(c3, e1, e2)
         c4, c5, c6, c7 = _ripple(c4, c5, c6, c7, s16)
-    if whole < padded:  # 8 planes left
-        c0, c1, c2, e = _add8(planes, base, masks, qbase, _u(whole), c0, c1, c2)
+    if whole < length:  # 8 planes left
+        c0, c1, c2, e = _add8(planes, base, offsets, masks, _u(entry + whole), c0, c1, c2)
         carry = c3 & e
         c3 = c3 ^ e
         c4, c5, c6, c7 = _ripple(c4, c5, c6, c7, carry)
-    return c0, c1, c2, c3, c4, c5, c6, c7
+    return t0, c0, c1, c2, c3, c4, c5, c6, c7
 
 
 @njit(inline="always")
@@ -156,36 +259,41 @@ def _borrow(c, bound, p, borrow):
 
 
 @njit(inline="always")
-def _below(counts, bound, bits):
-    """A plane with a 1 for every code whose count is < bound (bound <= bits + 1)."""
-    if bound > bits:
+def _below(counted, bound, wide):
+    """A plane with a 1 for every code whose T is < bound (T < 32 unless ``wide``)."""
+    if bound >= (512 if wide else 32):
         return splat4(~_u(0))
-    c0, c1, c2, c3, c4, c5, c6, c7 = counts
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = counted
     borrow = splat4(_u(0))
-    borrow = _borrow(c0, bound, 0, borrow)
-    borrow = _borrow(c1, bound, 1, borrow)
-    borrow = _borrow(c2, bound, 2, borrow)
-    borrow = _borrow(c3, bound, 3, borrow)
-    if bits >= 16:  # counts of up to 15 live in c0..c3
-        borrow = _borrow(c4, bound, 4, borrow)
-        borrow = _borrow(c5, bound, 5, borrow)
-        borrow = _borrow(c6, bound, 6, borrow)
-        borrow = _borrow(c7, bound, 7, borrow)
+    borrow = _borrow(t0, bound, 0, borrow)
+    borrow = _borrow(t1, bound, 1, borrow)
+    borrow = _borrow(t2, bound, 2, borrow)
+    borrow = _borrow(t3, bound, 3, borrow)
+    borrow = _borrow(t4, bound, 4, borrow)
+    if wide:
+        borrow = _borrow(t5, bound, 5, borrow)
+        borrow = _borrow(t6, bound, 6, borrow)
+        borrow = _borrow(t7, bound, 7, borrow)
+        borrow = _borrow(t8, bound, 8, borrow)
     return borrow
+
+
+_PLANES = 9                  # planes of T in scratch, then the mask plane
+_MASK = 4 * _PLANES
 
 
 @njit(inline="always")
 def _kth_smallest(scratch, k):
-    """The k-th smallest count among the codes marked in scratch[32:36] (at least k of them).
+    """The k-th smallest T among the codes marked in the mask plane of scratch (at least k of them).
 
-    Bit-sliced selection on the count planes in scratch[0:32], top bit down:
-    at each bit, keep the codes with a 0 there if at least k remain, else
-    count them as below and keep the codes with a 1.
+    Bit-sliced selection on the T planes in scratch, top bit down: at each
+    bit, keep the codes with a 0 there if at least k remain, else count them
+    as below and keep the codes with a 1.
     """
-    m0, m1, m2, m3 = scratch[32], scratch[33], scratch[34], scratch[35]
+    m0, m1, m2, m3 = scratch[_MASK], scratch[_MASK + 1], scratch[_MASK + 2], scratch[_MASK + 3]
     below = 0
     kth = 0
-    for p in range(7, -1, -1):
+    for p in range(_PLANES - 1, -1, -1):
         z0 = m0 & ~scratch[4 * p]
         z1 = m1 & ~scratch[4 * p + 1]
         z2 = m2 & ~scratch[4 * p + 2]
@@ -203,8 +311,9 @@ def _kth_smallest(scratch, k):
 
 @njit(inline="always")
 def _marked(scratch):
-    """How many codes scratch[32:36] marks."""
-    return np.int64(popcount(scratch[32]) + popcount(scratch[33]) + popcount(scratch[34]) + popcount(scratch[35]))
+    """How many codes the mask plane of scratch marks."""
+    return np.int64(popcount(scratch[_MASK]) + popcount(scratch[_MASK + 1]) + popcount(scratch[_MASK + 2])
+                    + popcount(scratch[_MASK + 3]))
 
 
 @njit(inline="always")
@@ -212,72 +321,86 @@ def _valid(scratch, block, n):
     """A plane with a 1 for each code of the block that lies before n."""
     for lane in range(4):
         left = n - block * BLOCK_CODES - lane * 64
-        scratch[32 + lane] = ~_u(0) if left >= 64 else (_u(0) if left <= 0 else (_u(1) << _u(left)) - _u(1))
-    return load4(scratch, _u(32))
+        scratch[_MASK + lane] = ~_u(0) if left >= 64 else (_u(0) if left <= 0 else (_u(1) << _u(left)) - _u(1))
+    return load4(scratch, _u(_MASK))
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def topk_scan(planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n):
+def topk_scan(planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p,
+              cand_n):
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
 
-    ``planes`` as in the module docstring, ``masks`` from query_masks (``padded``
-    words per query), ``chunk`` a multiple of 256. Chunks run
+    ``planes``, ``stride``, ``wide`` as in Layout, ``weights`` the popcount
+    planes' word offsets in a block (4 x Layout.weight_slots, uint64), the
+    queries' plans from query_plans, ``chunk`` a multiple of 256. Chunks run
     in parallel and share their thresholds through ``shared_u`` exactly as the
     word-major scan does (see dagh.runtime._numba_kernels.topk_scan).
     """
     for c in prange(cand_d.shape[0]):
-        _scan_chunk(c, planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n)
+        _scan_chunk(c, planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d,
+                    cand_p, cand_n)
 
 
 @njit(nogil=True, cache=True)
-def topk_scan_serial(planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n):
+def topk_scan_serial(planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d,
+                     cand_p, cand_n):
     """topk_scan on the calling thread: for one chunk, where starting the thread pool costs more than it saves."""
     for c in range(cand_d.shape[0]):
-        _scan_chunk(c, planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n)
+        _scan_chunk(c, planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d,
+                    cand_p, cand_n)
 
 
 @njit(inline="always")
-def _scan_chunk(c, planes, padded, bits, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n):
+def _scan_chunk(c, planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d,
+                cand_p, cand_n):
     """Chunk c against every query: walked in tiles that stay in L1 while every query of the group scans them."""
     bins = bits + 1
     groups, cap = cand_d.shape[1], cand_d.shape[2]
-    tile = max(1, TILE_BYTES // (padded * 32))
+    tile = max(1, TILE_BYTES // (stride * 32))
     planes_at = address(planes)
-    masks_at = address(masks)
+    offsets_at = address(offsets.reshape(-1))
+    masks_at = address(masks.reshape(-1))
+    weights_at = address(weights)
+    m = weights.shape[0]
+    entries = offsets.shape[1]
     lo = c * chunk
     hi = min(n, lo + chunk)
     first_block = lo // BLOCK_CODES
     end_block = (hi + BLOCK_CODES - 1) // BLOCK_CODES
     counts, limit, cum, total, size = _chunk_state(groups, bins)
-    scratch = np.empty(36, np.uint64)         # 8 count planes, then a mask plane
+    scratch = np.empty(_MASK + 4, np.uint64)         # the T planes, then a mask plane
     for tile_start in range(first_block, end_block, tile):
         tile_end = min(end_block, tile_start + tile)
         for g in range(groups):
             u = limit[g]
             ext = _other_chunks_bound(shared_u, c, g, bins)  # for this tile
-            qbase = _u(g * padded)
+            length, start, offset = plan[g, 0], plan[g, 1], plan[g, 2]
+            flip = splat4(~_u(0) if plan[g, 3] else _u(0))
+            entry = g * entries
             for block in range(tile_start, tile_end):
-                counted = _count(planes_at, block, padded, masks_at, qbase)
-                under = _below(counted, min(u, ext), bits)
+                counted = _count(planes_at, block, stride, offsets_at, masks_at, entry, length, weights_at, m,
+                                 start, flip)
+                under = _below(counted, min(u, ext) - offset, wide)
                 if (block + 1) * BLOCK_CODES > n:  # the gallery's last block: codes past n are not in it
                     under = under & _valid(scratch, block, n)
                 if any4(under):  # rare once U settles: file the codes under it, in position order
-                    for p in range(8):
+                    for p in range(_PLANES):
                         store4(scratch, _u(4 * p), counted[p])
-                    store4(scratch, _u(32), under)
+                    store4(scratch, _u(_MASK), under)
                     if _marked(scratch) > k:
                         # More than k codes of this block under the bound (the first blocks): a code
                         # beyond the block's own k-th smallest cannot be in the top k; do not file it.
-                        under = under & _below(counted, _kth_smallest(scratch, k) + 1, bits)
-                        store4(scratch, _u(32), under)
+                        under = under & _below(counted, _kth_smallest(scratch, k) + 1, wide)
+                        store4(scratch, _u(_MASK), under)
                     for lane in range(4):
-                        mask = scratch[32 + lane]
+                        mask = scratch[_MASK + lane]
                         while mask:
                             b = trailing_zeros64(mask)
                             mask &= mask - _u(1)
-                            d = np.int64(0)
-                            for p in range(8):
-                                d |= np.int64((scratch[_u(4 * p + lane)] >> b) & _u(1)) << p
+                            t = np.int64(0)
+                            for p in range(_PLANES):
+                                t |= np.int64((scratch[_u(4 * p + lane)] >> b) & _u(1)) << p
+                            d = t + offset
                             if d < u and d < ext:  # u falls as codes are filed
                                 position = block * BLOCK_CODES + lane * 64 + np.int64(b)
                                 u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum,

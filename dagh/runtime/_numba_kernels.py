@@ -227,15 +227,15 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
 
 
 @njit(nogil=True, cache=True)
-def knn(columns, n, ids, queries, k, bins, chunk, group, planes, padded):
+def knn(columns, n, ids, queries, k, bins, chunk, group, planes, stride, code_bits, weight_slots, entries, wide):
     """Exact k-nearest search of every query: (distances int32 [nq, k], ids int64 [nq, k]), -1 past n.
 
     All of a search in one compiled call (per-call Python overhead is what
     bounds small galleries): chunks of ``chunk`` codes in parallel, ``group``
     queries per pass over the gallery, then the merge and the id lookup.
-    With ``padded`` > 0 the scan is the bit-sliced one over ``planes``
-    (dagh.runtime._bitsliced; ``chunk`` a multiple of 256), else word by word
-    over ``columns``.
+    With ``stride`` > 0 the scan is the bit-sliced one over ``planes``
+    (dagh.runtime._bitsliced, the rest of whose Layout follows; ``chunk`` a
+    multiple of 256), else word by word over ``columns``.
 
     Note for development: numba's on-disk cache of this function embeds the
     kernels it calls but is invalidated only by changes to this file; after
@@ -259,13 +259,15 @@ def knn(columns, n, ids, queries, k, bins, chunk, group, planes, padded):
         cand_p = np.empty((n_chunks, end - start, cap), np.int64)
         cand_n = np.zeros((n_chunks, end - start), np.int64)
         shared_u = np.full((n_chunks, end - start), bins, np.int64)
-        if padded:
-            masks = _bitsliced.query_masks(block, padded)
+        if stride:
+            offsets, masks, plan = _bitsliced.query_plans(block, code_bits, weight_slots, entries)
+            weights = (weight_slots * 4).astype(np.uint64)
             if n_chunks > 1:
-                _bitsliced.topk_scan(planes, padded, bins - 1, n, masks, k, chunk, shared_u, cand_d, cand_p, cand_n)
+                _bitsliced.topk_scan(planes, stride, weights, wide, bins - 1, n, offsets, masks, plan, k, chunk,
+                                     shared_u, cand_d, cand_p, cand_n)
             else:  # one chunk: starting the thread pool would cost more than it saves
-                _bitsliced.topk_scan_serial(planes, padded, bins - 1, n, masks, k, chunk, shared_u, cand_d, cand_p,
-                                            cand_n)
+                _bitsliced.topk_scan_serial(planes, stride, weights, wide, bins - 1, n, offsets, masks, plan, k, chunk,
+                                            shared_u, cand_d, cand_p, cand_n)
         else:
             topk_scan(columns, n, block, k, bins, chunk, shared_u, cand_d, cand_p, cand_n)
         merge_topk(cand_d, cand_p, cand_n, k, out_d[start:end], positions[start:end], counts[start:end])

@@ -216,17 +216,19 @@ class _NumbaBackend(Backend):
         self.threads = numba.get_num_threads  # read per search: numba.set_num_threads may change it
         self.bits = bits
         # Codes up to 255 bits are searched bit-sliced (a transposed copy of the gallery); longer ones word by word.
-        self.padded = _bitsliced.padded_bits(bits) if bits <= _bitsliced.MAX_BITS else 0
+        self.layout = _bitsliced.layout(bits) if bits <= _bitsliced.MAX_BITS else None
         self.no_planes = np.zeros(0, np.uint64)
+        self.no_layout = _bitsliced.Layout(0, np.zeros(0, np.int64), np.zeros(2, np.int64), np.zeros(0, np.int64), 0,
+                                           False)
         self.dtype = np.uint8 if bits <= 255 else np.uint16
         self.lock = threading.Lock()  # numba's default threading layer is not re-entrant
 
     def mirror(self, columns, planes, start, end):
         """The bit-sliced copy of codes [0, end), given ``planes`` holding [0, start) (None: nothing yet)."""
         # Written in place past ``start`` (invisible to searches of the shorter gallery) unless it must grow.
-        if not self.padded:
+        if self.layout is None:
             return None
-        per_block = self.padded * 4
+        per_block = self.layout.stride * 4
         needed = -(-columns.shape[1] // self.bitsliced.BLOCK_CODES) * per_block
         if planes is None or len(planes) < needed:  # new array: searches in flight keep the old one
             grown = np.zeros(needed, np.uint64)
@@ -237,11 +239,11 @@ class _NumbaBackend(Backend):
             planes = grown
         if end > start:
             with self.lock:  # a parallel kernel, like the searches: one launch at a time
-                self.bitsliced.write_planes(columns, start, end, planes, self.padded)
+                self.bitsliced.write_planes(columns, start, end, planes, self.layout.roles)
         return planes
 
     def scanned_bytes_per_code(self, bits: int) -> float:
-        return self.padded / 8 if self.padded else super().scanned_bytes_per_code(bits)
+        return self.layout.stride / 8 if self.layout else super().scanned_bytes_per_code(bits)
 
     def _chunking(self, n: int) -> int:
         """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny.
@@ -253,9 +255,11 @@ class _NumbaBackend(Backend):
 
     def search(self, snapshot, queries, k):
         planes = snapshot.planes if snapshot.planes is not None else self.no_planes
+        lay = self.layout or self.no_layout
         with self.lock:
             return self.kernels.knn(snapshot.columns, snapshot.n, snapshot.ids, queries, k, self.bits + 1,
-                                    self._chunking(snapshot.n), QUERY_GROUP, planes, self.padded)
+                                    self._chunking(snapshot.n), QUERY_GROUP, planes, lay.stride, lay.code_bits,
+                                    lay.weight_slots, lay.entries, lay.wide)
 
     def within(self, snapshot, queries, radius):
         n = snapshot.n

@@ -277,6 +277,27 @@ def from_lanes(lanes, bits):
 
 
 def test_scanned_bytes_per_code_follow_the_layout_searched():
-    """GB/s figures use the bytes a search reads: the bit-sliced copy up to 255 bits, words beyond."""
-    assert [HammingIndex(bits).scanned_bytes_per_code for bits in (12, 36, 255, 300)] == [2.0, 5.0, 32.0, 40.0]
+    """GB/s figures use the bytes a search reads: the bit-sliced copy up to 255 bits, words beyond.
+
+    Bit-sliced: a plane (a bit of 256 codes) per code bit and per bit of the code's popcount, even planes a block."""
+    assert [HammingIndex(bits).scanned_bytes_per_code for bits in (12, 36, 255, 300)] == [
+        (4 + 12) / 8, (6 + 36) / 8, (8 + 255 + 1) / 8, 40.0]
     assert HammingIndex(36, "numpy").scanned_bytes_per_code == 8.0
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 12, 24, 36, 64, 127, 128, 255])
+def test_every_query_weight_is_counted_exactly(rng, bits):
+    """The bit-sliced scan counts over the query's rarer bit value (its one bits or its zero bits) and pads
+    that plane list to a multiple of 8: every number of one bits in a query (both sides, every padding),
+    against galleries holding the lightest and heaviest codes too (the popcount planes' extremes)."""
+    weights = range(bits + 1) if bits <= 64 else sorted({*range(0, bits + 1, 7), bits // 2, bits // 2 + 1, bits})
+    queries = np.zeros((len(weights), bits), np.int8)
+    for row, w in enumerate(weights):
+        queries[row, rng.permutation(bits)[:w]] = 1
+    gallery = np.concatenate([np.zeros((1, bits), np.int8), np.ones((1, bits), np.int8),
+                              rng.integers(0, 2, (700, bits), dtype=np.int8)])
+    index, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+    for each in (index, ref):
+        each.add(gallery)
+    got, want = index.search(queries, 5), ref.search(queries, 5)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
