@@ -27,25 +27,21 @@ Why: a 64-bit code costs ~0.8 vector logic operations here (half the planes
 of counting every bit, which was itself ~1.4 against ~2.5 for XOR + vpshufb
 popcount + min), all plain AND/OR/XOR that run on every vector port.
 
-Layout (``Layout``): ``planes`` is a flat uint64 array; plane slot s of block b,
-lane l is at ``(b * stride + s) * 4 + l``. Code bit planes sit at the slot of
-their bit in the index's little-endian lanes (``bits.lanes_of_checked``);
-popcount planes fill the slots no code bit uses, then follow.
+Layout: ``planes`` is a flat uint64 array; plane slot s of block b, lane l is
+at ``(b * stride + s) * 4 + l`` (``block_stride``). Slots 0..m-1 hold the bits
+of the popcount, slot m + i code bit i (``plane_roles``).
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 from dagh.runtime._simd import address, any4, load4, popcount, splat4, store4, trailing_zeros64, word_at
 from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound
-from dagh.runtime.bits import lanes_of_checked, pack_codes
 
 BLOCK_CODES = 256           # codes per block: 4 lanes x 64 bits
-MAX_BITS = 255              # T >> 1 must fit the eight count planes (see Layout.wide)
+MAX_BITS = 255              # T >> 1 must fit the eight count planes
 TILE_BYTES = 16384          # planes per tile: stay in L1 while every query of the group scans them
 PREFETCH_BLOCKS = 8         # fetch the block this far ahead: the scan reads only some of its lines
 ENTRY_GROUP = 8             # a query's plane list is padded to a multiple of this (one _add8)
@@ -53,34 +49,49 @@ _ZERO = -1 << 20            # role of a slot that holds zeros
 _u = np.uint64
 
 
-class Layout(NamedTuple):
-    """Where each plane of a block lives, for ``bits``-bit codes (see module docstring)."""
-
-    stride: int               # planes per block
-    code_bits: np.ndarray     # int64: the lane bits that hold code bits, in slots m, m + 1, ...
-    weight_slots: np.ndarray  # int64 [m]: slot of bit t of the code's popcount
-    roles: np.ndarray         # int64 [stride]: lane bit j >= 0, popcount bit t as -1 - t, or _ZERO
-    entries: int              # longest plane list of a query: at most half the code bits, padded
-    wide: bool                # T >> 1 may exceed 15 (else four count planes hold it)
+@njit(cache=True)
+def popcount_planes(bits):
+    """m: the planes of a code's popcount (its bit length, at least 2)."""
+    m = 2
+    while (1 << m) <= bits:
+        m += 1
+    return m
 
 
-def layout(bits: int) -> Layout:
-    """The plane layout of ``bits``-bit codes (1..MAX_BITS)."""
+@njit(cache=True)
+def block_stride(bits):
+    """Planes per block: the popcount's, then one per code bit, rounded to whole 64-byte lines."""
+    stride = popcount_planes(bits) + bits
+    return stride + stride % 2
+
+
+@njit(cache=True)
+def plan_entries(bits):
+    """The longest plane list a query can have: half its bits, padded to a multiple of ENTRY_GROUP."""
+    return -(-(bits // 2) // ENTRY_GROUP) * ENTRY_GROUP
+
+
+@njit(cache=True)
+def is_wide(bits):
+    """Whether T >> 1 may exceed 15 (else four count planes hold it)."""
+    return plan_entries(bits) + (1 << (popcount_planes(bits) - 1)) - 1 > 15
+
+
+def plane_roles(bits: int) -> np.ndarray:
+    """What each slot of a block holds, for write_planes: popcount bit t as -1 - t, lane bit j >= 0, or _ZERO.
+
+    Slots 0..m-1 hold the popcount (a block is read from its start, the pattern
+    hardware prefetchers follow); slot m + i holds code bit i, which packed rows
+    keep at bit 7 - i % 8 of byte i // 8: bit 8 (i // 8) + 7 - i % 8 of the
+    index's little-endian lanes, whatever their width."""
     if not 1 <= bits <= MAX_BITS:
         raise ValueError(f"bit-sliced codes have 1..{MAX_BITS} bits, got {bits}")
-    ones = lanes_of_checked(pack_codes(np.ones((1, bits), np.int8)), bits)[0]
-    lane_bits = ones.itemsize * 8
-    code_bits = [w * lane_bits + b for w in range(len(ones)) for b in range(lane_bits) if (int(ones[w]) >> b) & 1]
-    m = max(2, bits.bit_length())
-    weight_slots = list(range(m))  # first: a block is read from its start (what hardware prefetchers follow)
-    stride = m + len(code_bits)
-    stride += stride % 2  # whole 64-byte lines per block
-    roles = np.full(stride, _ZERO, np.int64)
+    m = popcount_planes(bits)
+    roles = np.full(block_stride(bits), _ZERO, np.int64)
     roles[:m] = -1 - np.arange(m)
-    roles[m:m + len(code_bits)] = code_bits
-    entries = -(-(bits // 2) // ENTRY_GROUP) * ENTRY_GROUP
-    return Layout(stride, np.array(code_bits, np.int64), np.array(weight_slots, np.int64), roles, entries,
-                  entries + (1 << (m - 1)) - 1 > 15)
+    i = np.arange(bits)
+    roles[m:m + bits] = (i // 8) * 8 + 7 - i % 8
+    return roles
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -118,38 +129,38 @@ def write_planes(columns, start, end, planes, roles):
 
 
 @njit(nogil=True, cache=True)
-def query_plans(queries, code_bits, weight_slots, entries):
-    """Per query: the planes to count and how (see module docstring).
+def query_plans(packed, bits):
+    """Per query (packed uint8 rows): the planes to count and how (see module docstring).
 
-    Returns ``offsets``/``masks`` [groups, entries] (word offset of each listed
-    plane within a block; all-ones where it is to be inverted) and ``plan``
-    [groups, 4]: (list length, first count plane the popcount starts, offset
-    with d = T + offset, 1 where the popcount planes are inverted).
+    Returns ``offsets``/``masks`` [queries, plan_entries(bits)] (word offset of
+    each listed plane within a block; all-ones where it is to be inverted) and
+    ``plan`` [queries, 4]: (list length, first count plane the popcount starts,
+    offset with d = T + offset, 1 where the popcount planes are inverted).
     """
-    groups = queries.shape[0]
-    lane_bits = queries.itemsize * 8
-    n_bits = code_bits.shape[0]
-    m = weight_slots.shape[0]
+    groups = packed.shape[0]
+    m = popcount_planes(bits)
     top = (1 << m) - 1  # M: ~|x| on m bits is M - |x|
-    offsets = np.zeros((groups, max(1, entries)), np.uint64)
-    masks = np.zeros((groups, max(1, entries)), np.uint64)
+    entries = max(1, plan_entries(bits))
+    offsets = np.zeros((groups, entries), np.uint64)
+    masks = np.zeros((groups, entries), np.uint64)
     plan = np.zeros((groups, 4), np.int64)
     for g in range(groups):
         ones = 0
-        for j in code_bits:
-            ones += np.int64((queries[g, j // lane_bits] >> (j % lane_bits)) & 1)
-        take_ones = ones <= n_bits - ones
+        for i in range(bits):
+            ones += (packed[g, i >> 3] >> (7 - (i & 7))) & 1
+        take_ones = ones <= bits - ones
         flip = ~_u(0) if take_ones else _u(0)      # S = one bits: count ~x there
+        wanted = 1 if take_ones else 0
         length = 0
-        for i, j in enumerate(code_bits):
-            if np.int64((queries[g, j // lane_bits] >> (j % lane_bits)) & 1) == np.int64(take_ones):
+        for i in range(bits):
+            if (packed[g, i >> 3] >> (7 - (i & 7))) & 1 == wanted:
                 offsets[g, length] = _u(4 * (m + i))
                 masks[g, length] = flip
                 length += 1
         pad = (-length) % ENTRY_GROUP
         start = 0
         if pad % 2:  # popcount bit 1 (weight 2, as every listed plane) joins the list
-            offsets[g, length] = _u(4 * weight_slots[1])
+            offsets[g, length] = _u(4)
             masks[g, length] = ~flip
             length += 1
             pad -= 1
@@ -206,31 +217,31 @@ def _ripple(c4, c5, c6, c7, carry):
 
 
 @njit(inline="always")
-def _weight(planes, base, weights, t, m, flip):
-    """Popcount plane t of the block (inverted with ``flip``), or zeros past the m stored."""
+def _weight(planes, base, t, m, flip):
+    """Popcount plane t of the block (slot t; inverted with ``flip``), or zeros past the m stored."""
     if t < m:
-        return load4(planes, base + word_at(weights, _u(t))) ^ flip
+        return load4(planes, base + _u(4 * t)) ^ flip
     return splat4(_u(0))
 
 
 @njit(inline="always")
-def _count(planes, block, stride, offsets, masks, entry, length, weights, m, start, flip):
+def _count(planes, block, stride, offsets, masks, entry, length, m, start, flip):
     """The nine planes of T (weights 1..256) for the block and a query's plan (see module docstring).
 
-    ``planes``, ``offsets``, ``masks``, ``weights`` are addresses
+    ``planes``, ``offsets``, ``masks`` are addresses
     (dagh.runtime._simd.address); the plan's list is offsets/masks[entry:entry + length].
     """
     base = _u(block) * _u(stride * 4)
     zero = splat4(_u(0))
-    t0 = _weight(planes, base, weights, 0, m, flip)
+    t0 = _weight(planes, base, 0, m, flip)
     # The count starts at w >> 1: popcount bit t + 1 is count plane t (bit 1 listed instead where start is 1).
-    c0 = _weight(planes, base, weights, 1, m, flip) if start == 0 else zero
-    c1 = _weight(planes, base, weights, 2, m, flip)
-    c2 = _weight(planes, base, weights, 3, m, flip)
-    c3 = _weight(planes, base, weights, 4, m, flip)
-    c4 = _weight(planes, base, weights, 5, m, flip)
-    c5 = _weight(planes, base, weights, 6, m, flip)
-    c6 = _weight(planes, base, weights, 7, m, flip)
+    c0 = _weight(planes, base, 1, m, flip) if start == 0 else zero
+    c1 = _weight(planes, base, 2, m, flip)
+    c2 = _weight(planes, base, 3, m, flip)
+    c3 = _weight(planes, base, 4, m, flip)
+    c4 = _weight(planes, base, 5, m, flip)
+    c5 = _weight(planes, base, 6, m, flip)
+    c6 = _weight(planes, base, 7, m, flip)
     c7 = zero
     whole = length - length % 16
     for e in range(entry, entry + whole, 16):
@@ -326,42 +337,37 @@ def _valid(scratch, block, n):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def topk_scan(planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p,
-              cand_n):
+def topk_scan(planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
 
-    ``planes``, ``stride``, ``wide`` as in Layout, ``weights`` the popcount
-    planes' word offsets in a block (4 x Layout.weight_slots, uint64), the
-    queries' plans from query_plans, ``chunk`` a multiple of 256. Chunks run
+    ``planes`` as in the module docstring (``block_stride(bits)`` planes a
+    block), the queries' plans from query_plans, ``chunk`` a multiple of 256. Chunks run
     in parallel and share their thresholds through ``shared_u`` exactly as the
     word-major scan does (see dagh.runtime._numba_kernels.topk_scan).
     """
     for c in prange(cand_d.shape[0]):
-        _scan_chunk(c, planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d,
-                    cand_p, cand_n)
+        _scan_chunk(c, planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
 
 
 @njit(nogil=True, cache=True)
-def topk_scan_serial(planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d,
-                     cand_p, cand_n):
+def topk_scan_serial(planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
     """topk_scan on the calling thread: for one chunk, where starting the thread pool costs more than it saves."""
     for c in range(cand_d.shape[0]):
-        _scan_chunk(c, planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d,
-                    cand_p, cand_n)
+        _scan_chunk(c, planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
 
 
 @njit(inline="always")
-def _scan_chunk(c, planes, stride, weights, wide, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d,
-                cand_p, cand_n):
+def _scan_chunk(c, planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
     """Chunk c against every query: walked in tiles that stay in L1 while every query of the group scans them."""
     bins = bits + 1
     groups, cap = cand_d.shape[1], cand_d.shape[2]
+    stride = block_stride(bits)
+    m = popcount_planes(bits)
+    wide = is_wide(bits)
     tile = max(1, TILE_BYTES // (stride * 32))
     planes_at = address(planes)
     offsets_at = address(offsets.reshape(-1))
     masks_at = address(masks.reshape(-1))
-    weights_at = address(weights)
-    m = weights.shape[0]
     entries = offsets.shape[1]
     lo = c * chunk
     hi = min(n, lo + chunk)
@@ -378,8 +384,7 @@ def _scan_chunk(c, planes, stride, weights, wide, bits, n, offsets, masks, plan,
             flip = splat4(~_u(0) if plan[g, 3] else _u(0))
             entry = g * entries
             for block in range(tile_start, tile_end):
-                counted = _count(planes_at, block, stride, offsets_at, masks_at, entry, length, weights_at, m,
-                                 start, flip)
+                counted = _count(planes_at, block, stride, offsets_at, masks_at, entry, length, m, start, flip)
                 under = _below(counted, min(u, ext) - offset, wide)
                 if (block + 1) * BLOCK_CODES > n:  # the gallery's last block: codes past n are not in it
                     under = under & _valid(scratch, block, n)

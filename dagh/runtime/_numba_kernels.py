@@ -11,7 +11,7 @@ k-nearest search is one parallel pass over gallery chunks with a running
 threshold (dagh.runtime._topk files the candidates and merges them): over the
 bit-sliced copy of the gallery for codes of up to 255 bits
 (dagh.runtime._bitsliced), over these words for longer codes (topk_scan here).
-``knn`` runs either in one compiled call. Radius search (scan + offsets_for +
+``knn_bitsliced`` and ``knn_words`` run either in one compiled call. Radius search (scan + offsets_for +
 collect) counts a histogram of distances, then writes the selected codes
 straight to their final place. All are exact and order ties by gallery position.
 """
@@ -226,16 +226,46 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
             cand_n[c, g] = size[g]
 
 
-@njit(nogil=True, cache=True)
-def knn(columns, n, ids, queries, k, bins, chunk, group, planes, stride, code_bits, weight_slots, entries, wide):
-    """Exact k-nearest search of every query: (distances int32 [nq, k], ids int64 [nq, k]), -1 past n.
+# -- k-nearest search: one compiled call each, whole (per-call Python overhead bounds small galleries) ----
 
-    All of a search in one compiled call (per-call Python overhead is what
-    bounds small galleries): chunks of ``chunk`` codes in parallel, ``group``
-    queries per pass over the gallery, then the merge and the id lookup.
-    With ``stride`` > 0 the scan is the bit-sliced one over ``planes``
-    (dagh.runtime._bitsliced, the rest of whose Layout follows; ``chunk`` a
-    multiple of 256), else word by word over ``columns``.
+@njit(inline="always")
+def _even_group(nq, group):
+    """Queries per pass, evened out: 100 queries as 7 x 15, not 6 x 16 + 4."""
+    passes = (nq + group - 1) // group
+    return (nq + passes - 1) // passes
+
+
+@njit(inline="always")
+def _pass_state(n_chunks, queries, cap, bins):
+    """A pass's candidate lists (distances, positions, sizes) and shared thresholds, per chunk and query."""
+    cand_d = np.empty((n_chunks, queries, cap), np.int32)
+    cand_p = np.empty((n_chunks, queries, cap), np.int64)
+    cand_n = np.zeros((n_chunks, queries), np.int64)
+    shared_u = np.full((n_chunks, queries), bins, np.int64)
+    return cand_d, cand_p, cand_n, shared_u
+
+
+@njit(inline="always")
+def _finish(ids, positions, counts, out_d, out_i):
+    """Gallery positions -> ids; -1 in both outputs past each query's count."""
+    for g in range(positions.shape[0]):
+        for s in range(positions.shape[1]):
+            if s < counts[g]:
+                out_i[g, s] = ids[positions[g, s]]
+            else:
+                out_d[g, s] = -1
+                out_i[g, s] = -1
+
+
+@njit(nogil=True, cache=True)
+def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
+    """Exact k-nearest search over the bit-sliced copy (dagh.runtime._bitsliced), codes of up to 255 bits.
+
+    ``packed``: the queries as packed uint8 rows. Fills ``out_d`` (int32
+    [nq, k]) and ``out_i`` (int64 [nq, k]) with distances and ids, -1 past n
+    (outputs come in: numba returning arrays costs ~1 us each). Chunks of at least ``min_chunk``
+    codes in parallel, ``group`` queries per pass over the gallery, then the
+    merge and the id lookup, all in this one call.
 
     Note for development: numba's on-disk cache of this function embeds the
     kernels it calls but is invalidated only by changes to this file; after
@@ -245,33 +275,36 @@ def knn(columns, n, ids, queries, k, bins, chunk, group, planes, stride, code_bi
     """
     n_chunks = (n + chunk - 1) // chunk
     cap = max(4 * k, 64)
-    nq = queries.shape[0]
-    out_d = np.full((nq, k), -1, np.int32)
-    out_i = np.full((nq, k), -1, np.int64)
+    nq = packed.shape[0]
     positions = np.empty((nq, k), np.int64)
     counts = np.empty(nq, np.int64)
-    passes = (nq + group - 1) // group
-    group = (nq + passes - 1) // passes  # even groups: 100 queries as 7 x 15, not 6 x 16 + 4
+    group = _even_group(nq, group)
     for start in range(0, nq, group):
         end = min(nq, start + group)
-        block = np.ascontiguousarray(queries[start:end])
-        cand_d = np.empty((n_chunks, end - start, cap), np.int32)
-        cand_p = np.empty((n_chunks, end - start, cap), np.int64)
-        cand_n = np.zeros((n_chunks, end - start), np.int64)
-        shared_u = np.full((n_chunks, end - start), bins, np.int64)
-        if stride:
-            offsets, masks, plan = _bitsliced.query_plans(block, code_bits, weight_slots, entries)
-            weights = (weight_slots * 4).astype(np.uint64)
-            if n_chunks > 1:
-                _bitsliced.topk_scan(planes, stride, weights, wide, bins - 1, n, offsets, masks, plan, k, chunk,
-                                     shared_u, cand_d, cand_p, cand_n)
-            else:  # one chunk: starting the thread pool would cost more than it saves
-                _bitsliced.topk_scan_serial(planes, stride, weights, wide, bins - 1, n, offsets, masks, plan, k, chunk,
-                                            shared_u, cand_d, cand_p, cand_n)
-        else:
-            topk_scan(columns, n, block, k, bins, chunk, shared_u, cand_d, cand_p, cand_n)
+        cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, end - start, cap, bits + 1)
+        offsets, masks, plan = _bitsliced.query_plans(packed[start:end], bits)
+        if n_chunks > 1:
+            _bitsliced.topk_scan(planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
+        else:  # one chunk: starting the thread pool would cost more than it saves
+            _bitsliced.topk_scan_serial(planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p,
+                                        cand_n)
         merge_topk(cand_d, cand_p, cand_n, k, out_d[start:end], positions[start:end], counts[start:end])
-    for g in range(nq):
-        for s in range(counts[g]):
-            out_i[g, s] = ids[positions[g, s]]
-    return out_d, out_i
+    _finish(ids, positions, counts, out_d, out_i)
+
+
+@njit(nogil=True, cache=True)
+def knn_words(columns, n, ids, queries, k, bins, chunk, group, out_d, out_i):
+    """knn_bitsliced over the word-major ``columns`` (codes over 255 bits), queries as lanes."""
+    n_chunks = (n + chunk - 1) // chunk
+    cap = max(4 * k, 64)
+    nq = queries.shape[0]
+    positions = np.empty((nq, k), np.int64)
+    counts = np.empty(nq, np.int64)
+    group = _even_group(nq, group)
+    for start in range(0, nq, group):
+        end = min(nq, start + group)
+        cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, end - start, cap, bins)
+        topk_scan(columns, n, np.ascontiguousarray(queries[start:end]), k, bins, chunk, shared_u, cand_d, cand_p,
+                  cand_n)
+        merge_topk(cand_d, cand_p, cand_n, k, out_d[start:end], positions[start:end], counts[start:end])
+    _finish(ids, positions, counts, out_d, out_i)

@@ -173,11 +173,11 @@ class HammingIndex:
         """The k nearest codes of each query: (distances int32 [nq, k], ids int64 [nq, k])."""
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ConfigError(f"k must be a positive integer, got {k!r}")
-        q = self._words(queries, "queries")
+        packed = self._to_packed(queries, "queries")
         snap = self._snapshot()
-        if not snap.n or not len(q):
-            return np.full((len(q), int(k)), -1, np.int32), np.full((len(q), int(k)), -1, np.int64)
-        return self._backend.search(snap, q, int(k))
+        if not snap.n or not len(packed):
+            return np.full((len(packed), int(k)), -1, np.int32), np.full((len(packed), int(k)), -1, np.int64)
+        return self._backend.search(snap, packed, int(k))
 
     def range_search(self, queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Every code within ``radius`` of each query, ordered by (distance, insertion)."""
@@ -193,7 +193,12 @@ class HammingIndex:
 
 # -- backends -------------------------------------------------------------------
 class Backend:
-    """What HammingIndex asks of a backend: ``search``, ``within``, and optionally a copy of the gallery."""
+    """What HammingIndex asks of a backend: ``search``, ``within``, and optionally a copy of the gallery.
+
+    ``search(snapshot, packed, k)`` gets the queries as checked packed rows
+    (``lanes_of_checked`` makes them lanes); ``within(snapshot, queries,
+    radius)`` gets them as lanes.
+    """
 
     def mirror(self, columns, planes, start, end):
         """A copy of codes [0, end) in the backend's own layout, given the copy of [0, start); None: none kept."""
@@ -213,22 +218,19 @@ class _NumbaBackend(Backend):
 
         self.kernels = _numba_kernels
         self.bitsliced = _bitsliced
-        self.threads = numba.get_num_threads  # read per search: numba.set_num_threads may change it
+        self.threads = _thread_count_reader(numba)  # read per search: numba.set_num_threads may change it
         self.bits = bits
         # Codes up to 255 bits are searched bit-sliced (a transposed copy of the gallery); longer ones word by word.
-        self.layout = _bitsliced.layout(bits) if bits <= _bitsliced.MAX_BITS else None
-        self.no_planes = np.zeros(0, np.uint64)
-        self.no_layout = _bitsliced.Layout(0, np.zeros(0, np.int64), np.zeros(2, np.int64), np.zeros(0, np.int64), 0,
-                                           False)
+        self.roles = _bitsliced.plane_roles(bits) if bits <= _bitsliced.MAX_BITS else None
         self.dtype = np.uint8 if bits <= 255 else np.uint16
         self.lock = threading.Lock()  # numba's default threading layer is not re-entrant
 
     def mirror(self, columns, planes, start, end):
         """The bit-sliced copy of codes [0, end), given ``planes`` holding [0, start) (None: nothing yet)."""
         # Written in place past ``start`` (invisible to searches of the shorter gallery) unless it must grow.
-        if self.layout is None:
+        if self.roles is None:
             return None
-        per_block = self.layout.stride * 4
+        per_block = len(self.roles) * 4
         needed = -(-columns.shape[1] // self.bitsliced.BLOCK_CODES) * per_block
         if planes is None or len(planes) < needed:  # new array: searches in flight keep the old one
             grown = np.zeros(needed, np.uint64)
@@ -239,11 +241,11 @@ class _NumbaBackend(Backend):
             planes = grown
         if end > start:
             with self.lock:  # a parallel kernel, like the searches: one launch at a time
-                self.bitsliced.write_planes(columns, start, end, planes, self.layout.roles)
+                self.bitsliced.write_planes(columns, start, end, planes, self.roles)
         return planes
 
     def scanned_bytes_per_code(self, bits: int) -> float:
-        return self.layout.stride / 8 if self.layout else super().scanned_bytes_per_code(bits)
+        return len(self.roles) / 8 if self.roles is not None else super().scanned_bytes_per_code(bits)
 
     def _chunking(self, n: int) -> int:
         """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny.
@@ -253,13 +255,17 @@ class _NumbaBackend(Backend):
         per_thread = max(MIN_CHUNK, -(-n // max(1, self.threads())))
         return -(-per_thread // block) * block
 
-    def search(self, snapshot, queries, k):
-        planes = snapshot.planes if snapshot.planes is not None else self.no_planes
-        lay = self.layout or self.no_layout
+    def search(self, snapshot, packed, k):
+        out = np.empty((len(packed), k), np.int32), np.empty((len(packed), k), np.int64)
+        chunk = self._chunking(snapshot.n)
         with self.lock:
-            return self.kernels.knn(snapshot.columns, snapshot.n, snapshot.ids, queries, k, self.bits + 1,
-                                    self._chunking(snapshot.n), QUERY_GROUP, planes, lay.stride, lay.code_bits,
-                                    lay.weight_slots, lay.entries, lay.wide)
+            if self.roles is not None:
+                self.kernels.knn_bitsliced(snapshot.planes, snapshot.n, snapshot.ids, packed, k, self.bits, chunk,
+                                           QUERY_GROUP, *out)
+            else:
+                self.kernels.knn_words(snapshot.columns, snapshot.n, snapshot.ids, lanes_of_checked(packed, self.bits),
+                                       k, self.bits + 1, chunk, QUERY_GROUP, *out)
+        return out
 
     def within(self, snapshot, queries, radius):
         n = snapshot.n
@@ -279,6 +285,26 @@ class _NumbaBackend(Backend):
                 self.kernels.collect(distances, offsets, thresholds, limits, chunk, out_d, out_p)
                 parts.append((out_d, out_p, counts))
         return _stack(parts)
+
+
+def _thread_count_reader(numba):
+    """A function returning numba's thread count for the calling thread, as numba.get_num_threads does.
+
+    numba.get_num_threads checks the thread pool on every call (~2 us, a tenth
+    of a one-query search of 100k codes); once the pool runs, its ctypes getter
+    (private: used only where present) answers the same in ~0.2 us.
+    """
+    numba.get_num_threads()  # starts the pool: the getter is valid from now on
+    getter = getattr(getattr(getattr(numba, "np", None), "ufunc", None), "parallel", None)
+    fast = getattr(getter, "_get_num_threads", None)
+    if fast is None:
+        return numba.get_num_threads
+
+    def threads() -> int:
+        count = fast()
+        return count if count > 0 else numba.get_num_threads()
+
+    return threads
 
 
 def _padded(distances, positions, ids, k):
@@ -307,8 +333,8 @@ class _NumpyBackend(Backend):
     def distances(self, words, queries):
         return np.bitwise_count(queries[:, None, :] ^ words[None, :, :]).sum(axis=2, dtype=np.int32)
 
-    def search(self, snapshot, queries, k):
-        d = self.distances(snapshot.rows, queries)
+    def search(self, snapshot, packed, k):
+        d = self.distances(snapshot.rows, lanes_of_checked(packed, self.bits))
         order = np.argsort(d, axis=1, kind="stable")[:, :k]
         return _padded(np.take_along_axis(d, order, axis=1), order, snapshot.ids, k)
 
@@ -331,7 +357,8 @@ class _FaissBackend(Backend):
         index.add(np.ascontiguousarray(words).view(np.uint8).reshape(len(words), -1))
         return index
 
-    def search(self, snapshot, queries, k):
+    def search(self, snapshot, packed, k):
+        queries = lanes_of_checked(packed, self.bits)
         words = snapshot.rows
         index = self._index(words)
         d, i = index.search(np.ascontiguousarray(queries).view(np.uint8).reshape(len(queries), -1),

@@ -29,7 +29,7 @@ import numpy as np
 
 from dagh._optional import require
 from dagh.errors import DeviceError
-from dagh.runtime.bits import lane_dtype, words_per_code
+from dagh.runtime.bits import lane_dtype, lanes_of_checked, words_per_code
 from dagh.runtime.index import Backend, _padded
 
 MAX_BINS = 257          # distances 0..256: codes up to 256 bits on the GPU
@@ -200,9 +200,9 @@ class GpuBackend(Backend):
         target = max(1, (sms * 8 + nq - 1) // nq)  # fill every SM even for one query
         return max(1, min(target, math.ceil(n / THREADS)))
 
-    def search(self, snapshot, queries, k):
+    def search(self, snapshot, packed, k):
         m = min(k, snapshot.n)
-        d, p, found = self._select(snapshot, queries, m)
+        d, p, found = self._select(snapshot, lanes_of_checked(packed, self.bits), m)
         if not np.all(found == m):  # every query has min(k, n) neighbours: anything else is a kernel bug
             raise DeviceError(f"the GPU kernel returned {found.tolist()} neighbours, expected {m} per query")
         return _padded(d[:, :m], p[:, :m], snapshot.ids, k)
