@@ -16,9 +16,8 @@ query's bit) + w, where w = |x| or its complement ~|x| = M - |x| on m bits,
 is d plus a per-query constant. The count runs through carry-save adders
 (Harley-Seal: 15 adders of 5 logic operations per 16 planes) into count planes
 that start at w >> 1 rather than zero; bit 0 of T is w's bit 0. The list of
-planes is padded to a multiple of 8 with pairs of one plane taken once as is
-and once inverted (together exactly 1 for every code) and, for an odd pad,
-w's bit-1 plane moved from the start value into the list. A bit-sliced
+planes is padded to a multiple of 8 with the block's zero plane (a constant
+0 or 1 per code, as the query's bit says). A bit-sliced
 comparison with the running threshold (a borrow chain) marks the codes under
 it; only those (rare once the threshold settles) are read out and filed as
 candidates (dagh.runtime._topk).
@@ -60,8 +59,8 @@ def popcount_planes(bits):
 
 @njit(cache=True)
 def block_stride(bits):
-    """Planes per block: the popcount's, then one per code bit, rounded to whole 64-byte lines."""
-    stride = popcount_planes(bits) + bits
+    """Planes per block: the popcount's, one per code bit, a zero plane, rounded to whole 64-byte lines."""
+    stride = popcount_planes(bits) + bits + 1
     return stride + stride % 2
 
 
@@ -81,7 +80,7 @@ def plane_roles(bits: int) -> np.ndarray:
     """What each slot of a block holds, for write_planes: popcount bit t as -1 - t, lane bit j >= 0, or _ZERO.
 
     Slots 0..m-1 hold the popcount (a block is read from its start, the pattern
-    hardware prefetchers follow); slot m + i holds code bit i, which packed rows
+    hardware prefetchers follow), slots from m + bits zeros; slot m + i holds code bit i, which packed rows
     keep at bit 7 - i % 8 of byte i // 8: bit 8 (i // 8) + 7 - i % 8 of the
     index's little-endian lanes, whatever their width."""
     if not 1 <= bits <= MAX_BITS:
@@ -132,48 +131,35 @@ def write_planes(columns, start, end, planes, roles):
 def query_plans(packed, bits):
     """Per query (packed uint8 rows): the planes to count and how (see module docstring).
 
-    Returns ``offsets``/``masks`` [queries, plan_entries(bits)] (word offset of
-    each listed plane within a block; all-ones where it is to be inverted) and
-    ``plan`` [queries, 4]: (list length, first count plane the popcount starts,
-    offset with d = T + offset, 1 where the popcount planes are inverted).
+    Returns ``offsets`` [queries, plan_entries(bits)] (word offset of each
+    listed plane within a block) and ``plan`` [queries, 3]: (list length,
+    offset with d = T + offset, 1 where the listed planes are inverted and the
+    popcount's not, i.e. S is the query's one bits).
     """
     groups = packed.shape[0]
     m = popcount_planes(bits)
     top = (1 << m) - 1  # M: ~|x| on m bits is M - |x|
-    entries = max(1, plan_entries(bits))
-    offsets = np.zeros((groups, entries), np.uint64)
-    masks = np.zeros((groups, entries), np.uint64)
-    plan = np.zeros((groups, 4), np.int64)
+    offsets = np.zeros((groups, max(1, plan_entries(bits))), np.uint64)
+    plan = np.zeros((groups, 3), np.int64)
     for g in range(groups):
         ones = 0
         for i in range(bits):
             ones += (packed[g, i >> 3] >> (7 - (i & 7))) & 1
-        take_ones = ones <= bits - ones
-        flip = ~_u(0) if take_ones else _u(0)      # S = one bits: count ~x there
+        take_ones = ones <= bits - ones  # S: count ~x over q's one bits, else x over its zero bits
         wanted = 1 if take_ones else 0
         length = 0
         for i in range(bits):
             if (packed[g, i >> 3] >> (7 - (i & 7))) & 1 == wanted:
                 offsets[g, length] = _u(4 * (m + i))
-                masks[g, length] = flip
                 length += 1
         pad = (-length) % ENTRY_GROUP
-        start = 0
-        if pad % 2:  # popcount bit 1 (weight 2, as every listed plane) joins the list
-            offsets[g, length] = _u(4)
-            masks[g, length] = ~flip
+        for _ in range(pad):  # the zero plane: 0 per code, or 1 where the list is inverted
+            offsets[g, length] = _u(4 * (m + bits))
             length += 1
-            pad -= 1
-            start = 1
-        for _ in range(pad // 2):  # x and ~x: exactly 1 per code
-            offsets[g, length] = offsets[g, length + 1] = _u(4 * m)
-            masks[g, length + 1] = ~_u(0)
-            length += 2
         plan[g, 0] = length
-        plan[g, 1] = start
-        plan[g, 2] = (-ones if take_ones else ones - top) - pad
-        plan[g, 3] = 0 if take_ones else 1
-    return offsets, masks, plan
+        plan[g, 1] = -ones - 2 * pad if take_ones else ones - top
+        plan[g, 2] = wanted
+    return offsets, plan
 
 
 @njit(inline="always")
@@ -184,19 +170,22 @@ def _csa(a, b, c):
 
 
 @njit(inline="always")
-def _x(planes, base, offsets, masks, e):  # planes, offsets, masks: addresses (see dagh.runtime._simd.address)
-    """The e-th listed plane of the block, inverted where the query's plan says."""
-    return load4(planes, base + word_at(offsets, e)) ^ splat4(word_at(masks, e))
+def _x(planes, base, offsets, flip, e):  # planes, offsets: addresses (see dagh.runtime._simd.address)
+    """The e-th listed plane of the block XOR ``flip`` (the plan's inversion, in a register).
+
+    One inversion for the whole list: a mask word per entry, broadcast as
+    loaded, made the 128-bit scan 1.6x slower (measured)."""
+    return load4(planes, base + word_at(offsets, e)) ^ flip
 
 
 @njit(inline="always")
-def _add8(planes, base, offsets, masks, e, c0, c1, c2):
+def _add8(planes, base, offsets, flip, e, c0, c1, c2):
     """Add listed planes e..e+7 into the count planes of weight 1, 2, 4; returns them and the carry of weight 8."""
-    t2a, c0 = _csa(c0, _x(planes, base, offsets, masks, e), _x(planes, base, offsets, masks, e + _u(1)))
-    t2b, c0 = _csa(c0, _x(planes, base, offsets, masks, e + _u(2)), _x(planes, base, offsets, masks, e + _u(3)))
+    t2a, c0 = _csa(c0, _x(planes, base, offsets, flip, e), _x(planes, base, offsets, flip, e + _u(1)))
+    t2b, c0 = _csa(c0, _x(planes, base, offsets, flip, e + _u(2)), _x(planes, base, offsets, flip, e + _u(3)))
     t4a, c1 = _csa(c1, t2a, t2b)
-    t2a, c0 = _csa(c0, _x(planes, base, offsets, masks, e + _u(4)), _x(planes, base, offsets, masks, e + _u(5)))
-    t2b, c0 = _csa(c0, _x(planes, base, offsets, masks, e + _u(6)), _x(planes, base, offsets, masks, e + _u(7)))
+    t2a, c0 = _csa(c0, _x(planes, base, offsets, flip, e + _u(4)), _x(planes, base, offsets, flip, e + _u(5)))
+    t2b, c0 = _csa(c0, _x(planes, base, offsets, flip, e + _u(6)), _x(planes, base, offsets, flip, e + _u(7)))
     t4b, c1 = _csa(c1, t2a, t2b)
     t8, c2 = _csa(c2, t4a, t4b)
     return c0, c1, c2, t8
@@ -225,32 +214,34 @@ def _weight(planes, base, t, m, flip):
 
 
 @njit(inline="always")
-def _count(planes, block, stride, offsets, masks, entry, length, m, start, flip):
+def _count(planes, block, stride, offsets, entry, length, m, flip):
     """The nine planes of T (weights 1..256) for the block and a query's plan (see module docstring).
 
-    ``planes``, ``offsets``, ``masks`` are addresses
-    (dagh.runtime._simd.address); the plan's list is offsets/masks[entry:entry + length].
+    ``planes`` and ``offsets`` are addresses (dagh.runtime._simd.address); the
+    plan's list is offsets[entry:entry + length], inverted with ``flip``, the
+    popcount planes with ~flip.
     """
     base = _u(block) * _u(stride * 4)
     zero = splat4(_u(0))
-    t0 = _weight(planes, base, 0, m, flip)
-    # The count starts at w >> 1: popcount bit t + 1 is count plane t (bit 1 listed instead where start is 1).
-    c0 = _weight(planes, base, 1, m, flip) if start == 0 else zero
-    c1 = _weight(planes, base, 2, m, flip)
-    c2 = _weight(planes, base, 3, m, flip)
-    c3 = _weight(planes, base, 4, m, flip)
-    c4 = _weight(planes, base, 5, m, flip)
-    c5 = _weight(planes, base, 6, m, flip)
-    c6 = _weight(planes, base, 7, m, flip)
+    unflip = ~flip
+    t0 = _weight(planes, base, 0, m, unflip)
+    # The count starts at w >> 1: popcount bit t + 1 is count plane t.
+    c0 = _weight(planes, base, 1, m, unflip)
+    c1 = _weight(planes, base, 2, m, unflip)
+    c2 = _weight(planes, base, 3, m, unflip)
+    c3 = _weight(planes, base, 4, m, unflip)
+    c4 = _weight(planes, base, 5, m, unflip)
+    c5 = _weight(planes, base, 6, m, unflip)
+    c6 = _weight(planes, base, 7, m, unflip)
     c7 = zero
     whole = length - length % 16
     for e in range(entry, entry + whole, 16):
-        c0, c1, c2, e1 = _add8(planes, base, offsets, masks, _u(e), c0, c1, c2)
-        c0, c1, c2, e2 = _add8(planes, base, offsets, masks, _u(e + 8), c0, c1, c2)
+        c0, c1, c2, e1 = _add8(planes, base, offsets, flip, _u(e), c0, c1, c2)
+        c0, c1, c2, e2 = _add8(planes, base, offsets, flip, _u(e + 8), c0, c1, c2)
         s16, c3 = _csa(c3, e1, e2)
         c4, c5, c6, c7 = _ripple(c4, c5, c6, c7, s16)
     if whole < length:  # 8 planes left
-        c0, c1, c2, e = _add8(planes, base, offsets, masks, _u(entry + whole), c0, c1, c2)
+        c0, c1, c2, e = _add8(planes, base, offsets, flip, _u(entry + whole), c0, c1, c2)
         carry = c3 & e
         c3 = c3 ^ e
         c4, c5, c6, c7 = _ripple(c4, c5, c6, c7, carry)
@@ -337,7 +328,7 @@ def _valid(scratch, block, n):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def topk_scan(planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
+def topk_scan(planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
 
     ``planes`` as in the module docstring (``block_stride(bits)`` planes a
@@ -346,18 +337,18 @@ def topk_scan(planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d,
     word-major scan does (see dagh.runtime._numba_kernels.topk_scan).
     """
     for c in prange(cand_d.shape[0]):
-        _scan_chunk(c, planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
+        _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
 
 
 @njit(nogil=True, cache=True)
-def topk_scan_serial(planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
+def topk_scan_serial(planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
     """topk_scan on the calling thread: for one chunk, where starting the thread pool costs more than it saves."""
     for c in range(cand_d.shape[0]):
-        _scan_chunk(c, planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
+        _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
 
 
 @njit(inline="always")
-def _scan_chunk(c, planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
+def _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
     """Chunk c against every query: walked in tiles that stay in L1 while every query of the group scans them."""
     bins = bits + 1
     groups, cap = cand_d.shape[1], cand_d.shape[2]
@@ -367,7 +358,6 @@ def _scan_chunk(c, planes, bits, n, offsets, masks, plan, k, chunk, shared_u, ca
     tile = max(1, TILE_BYTES // (stride * 32))
     planes_at = address(planes)
     offsets_at = address(offsets.reshape(-1))
-    masks_at = address(masks.reshape(-1))
     entries = offsets.shape[1]
     lo = c * chunk
     hi = min(n, lo + chunk)
@@ -380,11 +370,11 @@ def _scan_chunk(c, planes, bits, n, offsets, masks, plan, k, chunk, shared_u, ca
         for g in range(groups):
             u = limit[g]
             ext = _other_chunks_bound(shared_u, c, g, bins)  # for this tile
-            length, start, offset = plan[g, 0], plan[g, 1], plan[g, 2]
-            flip = splat4(~_u(0) if plan[g, 3] else _u(0))
+            length, offset = plan[g, 0], plan[g, 1]
+            flip = splat4(~_u(0) if plan[g, 2] else _u(0))
             entry = g * entries
             for block in range(tile_start, tile_end):
-                counted = _count(planes_at, block, stride, offsets_at, masks_at, entry, length, m, start, flip)
+                counted = _count(planes_at, block, stride, offsets_at, entry, length, m, flip)
                 under = _below(counted, min(u, ext) - offset, wide)
                 if (block + 1) * BLOCK_CODES > n:  # the gallery's last block: codes past n are not in it
                     under = under & _valid(scratch, block, n)

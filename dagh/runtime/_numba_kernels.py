@@ -282,11 +282,11 @@ def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
     for start in range(0, nq, group):
         end = min(nq, start + group)
         cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, end - start, cap, bits + 1)
-        offsets, masks, plan = _bitsliced.query_plans(packed[start:end], bits)
+        offsets, plan = _bitsliced.query_plans(packed[start:end], bits)
         if n_chunks > 1:
-            _bitsliced.topk_scan(planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
+            _bitsliced.topk_scan(planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
         else:  # one chunk: starting the thread pool would cost more than it saves
-            _bitsliced.topk_scan_serial(planes, bits, n, offsets, masks, plan, k, chunk, shared_u, cand_d, cand_p,
+            _bitsliced.topk_scan_serial(planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p,
                                         cand_n)
         merge_topk(cand_d, cand_p, cand_n, k, out_d[start:end], positions[start:end], counts[start:end])
     _finish(ids, positions, counts, out_d, out_i)

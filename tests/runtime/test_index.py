@@ -279,9 +279,10 @@ def from_lanes(lanes, bits):
 def test_scanned_bytes_per_code_follow_the_layout_searched():
     """GB/s figures use the bytes a search reads: the bit-sliced copy up to 255 bits, words beyond.
 
-    Bit-sliced: a plane (a bit of 256 codes) per code bit and per bit of the code's popcount, even planes a block."""
+    Bit-sliced: a plane (a bit of 256 codes) per code bit and per bit of the code's popcount, a zero plane,
+    even planes a block."""
     assert [HammingIndex(bits).scanned_bytes_per_code for bits in (12, 36, 255, 300)] == [
-        (4 + 12) / 8, (6 + 36) / 8, (8 + 255 + 1) / 8, 40.0]
+        (4 + 12 + 2) / 8, (6 + 36 + 2) / 8, (8 + 255 + 1) / 8, 40.0]
     assert HammingIndex(36, "numpy").scanned_bytes_per_code == 8.0
 
 
