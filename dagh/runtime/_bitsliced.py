@@ -25,8 +25,9 @@ candidates (dagh.runtime._topk).
 Why: a 64-bit code costs ~0.8 vector logic operations here (half the planes
 of counting every bit, which was itself ~1.4 against ~2.5 for XOR + vpshufb
 popcount + min), all plain AND/OR/XOR that run on every vector port. Measured
-(100 queries over 8k codes in cache, Zen 3): 85 cycles per block and query at
-64 bits, 144 at 128, against 142 and 260 counting every bit.
+(100 queries over 32k codes in cache, 2-vCPU Zen 3, back to back with the
+scan that counts every bit): 116-128 against 140-183 cycles per block and
+query at 64 bits, 208-224 against 251-339 at 128 (the host is shared).
 
 Layout: ``planes`` is a flat uint64 array; plane slot s of block b, lane l is
 at ``(b * stride + s) * 4 + l`` (``block_stride``). Slots 0..m-1 hold the bits
