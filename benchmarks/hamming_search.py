@@ -4,8 +4,9 @@
     python benchmarks/hamming_search.py --n 100000 --bits 48 --k 10 --nq 1
 
 For every (gallery size N, code bits, k, queries per batch nq) it times each
-competitor on the same random codes, with the same number of threads, and
-prints queries/s and the ratio of HammingIndex to each. It also measures the
+competitor on the same random codes, with the same number of threads, in
+turns (five rounds of a fifth of the budget each, so a slow phase of a
+shared host hits all alike), and prints queries/s and the ratio of HammingIndex to each. It also measures the
 machine's own XOR+popcount streaming rate over the same gallery words and
 reports the single-query scan rate of HammingIndex as a share of it (the
 whole search call, Python included, against a bare compiled loop over as many
@@ -23,10 +24,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 
-from dagh.eval.latency import measure
 from dagh.runtime.bits import pack_codes, to_words
 from dagh.runtime.index import HammingIndex
 
@@ -35,9 +36,28 @@ def ints(text: str) -> list[int]:
     return [int(float(v)) for v in text.split(",")]
 
 
-def timed(fn, budget: float) -> float:
-    """Median seconds per call over about ``budget`` seconds (at most 200 calls) after a warm-up."""
-    return float(np.median(measure(fn, warmup=1, duration=budget, max_iterations=200))) / 1e3
+def timed_together(competitors: dict, budget: float, turns: int = 5, max_calls: int = 200) -> dict:
+    """Median seconds per call of each competitor, timed in turns of ``budget / turns`` seconds each.
+
+    Interleaved, so a slow phase of a shared host (other tenants' load comes and
+    goes within seconds) hits every competitor of a row alike instead of
+    whichever happened to run then. Turns, not single calls: faiss's and numba's
+    OpenMP pools each spin a while after a parallel region, and alternating
+    every call would set them fighting over the cores. Each turn starts with an
+    untimed call; at most ``max_calls`` timed calls per competitor.
+    """
+    samples = {name: [] for name in competitors}
+    for _ in range(turns):
+        for name, fn in competitors.items():
+            fn()
+            deadline = time.perf_counter() + budget / turns
+            for _ in range(max(1, max_calls // turns)):
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
+                if start >= deadline:
+                    break
+    return {name: float(np.median(times)) for name, times in samples.items()}
 
 
 def numpy_search(words: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -98,23 +118,28 @@ def main() -> int:
                     padded = faiss.IndexBinaryFlat(words.shape[1] * 64)
                     padded.add(words.view(np.uint8))
             # The machine's own XOR+popcount rate over as many bytes as the scan reads (the
-            # bit-sliced copy for codes up to 255 bits, P/8 bytes a code; else the words), read
-            # as 64-bit words: the ceiling of any scan over those bytes.
+            # bit-sliced copy for codes up to 255 bits; else the words), read as 64-bit words:
+            # the ceiling of any scan over those bytes. Timed in turns with the k=1 single query.
             scanned_words = -(-n * int(index.scanned_bytes_per_code) // 8)
             stream_words = rng.integers(0, 2**63, (1, scanned_words), dtype=np.uint64)
-            stream_s = timed(lambda: _numba_kernels.xor_popcount_stream(stream_words, scanned_words, words[0, :1]),
-                             args.budget)
             for k in args.k:
                 for nq in args.nq:
                     queries = pack_codes(rng.integers(0, 2, (nq, bits), dtype=np.int8))
                     qwords = to_words(queries, bits)
-                    ours = timed(lambda: index.search(queries, k), args.budget)
-                    theirs = timed(lambda: flat.search(queries, k), args.budget) if flat is not None else None
                     qbytes = qwords.view(np.uint8)
-                    theirs_padded = timed(lambda: padded.search(qbytes, k), args.budget) if padded is not None else None
-                    plain = None
+                    competitors = {"ours": lambda: index.search(queries, k)}
+                    if flat is not None:
+                        competitors["faiss"] = lambda: flat.search(queries, k)
+                    if padded is not None:
+                        competitors["faiss-pad"] = lambda: padded.search(qbytes, k)
                     if not args.no_numpy and (nq == 1 or n <= 100_000):
-                        plain = timed(lambda: numpy_search(words, qwords, k), args.budget)
+                        competitors["numpy"] = lambda: numpy_search(words, qwords, k)
+                    if nq == 1 and k == 1:
+                        competitors["stream"] = lambda: _numba_kernels.xor_popcount_stream(
+                            stream_words, scanned_words, words[0, :1])
+                    times = timed_together(competitors, args.budget)
+                    ours, theirs, theirs_padded, plain = (times.get(name) for name in
+                                                          ("ours", "faiss", "faiss-pad", "numpy"))
                     qps = lambda s: nq / s if s else float("nan")  # noqa: E731
                     ratio = lambda s: s / ours if s else float("nan")  # noqa: E731
                     row = (f"{n:>8} {bits:>4} {k:>4} {nq:>4} | {qps(ours):>12.1f} {qps(theirs):>9.1f} "
@@ -125,8 +150,8 @@ def main() -> int:
                         worst_vs_faiss[bits] = min(worst_vs_faiss.get(bits, np.inf), theirs / ours)
                         fastest = min(theirs, theirs_padded) if theirs_padded else theirs
                         worst_vs_padded[bits] = min(worst_vs_padded.get(bits, np.inf), fastest / ours)
-                    if nq == 1 and k == 1:
-                        stream_share[(n, bits)] = stream_s / ours
+                    if "stream" in times:
+                        stream_share[(n, bits)] = times["stream"] / ours
     if worst_vs_faiss:
         print("\nworst HammingIndex/faiss throughput ratio per code length: "
               + ", ".join(f"{b} bits {r:.2f}x" for b, r in sorted(worst_vs_faiss.items())))
