@@ -302,3 +302,24 @@ def test_every_query_weight_is_counted_exactly(rng, bits):
         each.add(gallery)
     got, want = index.search(queries, 5), ref.search(queries, 5)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_thread_count_reader_follows_numba_set_num_threads():
+    """Chunking reads numba's thread count per search through its fast getter, or numba.get_num_threads."""
+    import types
+
+    import numba
+
+    from dagh.runtime.index import _thread_count_reader
+
+    read = _thread_count_reader(numba)
+    original = numba.get_num_threads()
+    assert read() == original
+    numba.set_num_threads(1)
+    try:
+        assert read() == 1
+    finally:
+        numba.set_num_threads(original)
+    assert read() == original
+    without_getter = types.SimpleNamespace(get_num_threads=lambda: 3)  # a numba lacking the private getter
+    assert _thread_count_reader(without_getter)() == 3
