@@ -81,10 +81,11 @@ def is_wide(bits):
 def plane_roles(bits: int) -> np.ndarray:
     """What each slot of a block holds, for write_planes: popcount bit t as -1 - t, lane bit j >= 0, or _ZERO.
 
-    Slots 0..m-1 hold the popcount (a block is read from its start, the pattern
-    hardware prefetchers follow), slots from m + bits zeros; slot m + i holds code bit i, which packed rows
-    keep at bit 7 - i % 8 of byte i // 8: bit 8 (i // 8) + 7 - i % 8 of the
-    index's little-endian lanes, whatever their width."""
+    Slots 0..m-1 hold the popcount (first: a block is read from its start, the
+    pattern hardware prefetchers follow); slot m + i holds code bit i, which
+    packed rows keep at bit 7 - i % 8 of byte i // 8, i.e. at lane bit
+    8 (i // 8) + 7 - i % 8 of the index's little-endian lanes, whatever their
+    width; the slots after those hold zeros."""
     if not 1 <= bits <= MAX_BITS:
         raise ValueError(f"bit-sliced codes have 1..{MAX_BITS} bits, got {bits}")
     m = popcount_planes(bits)
