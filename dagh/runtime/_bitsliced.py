@@ -392,12 +392,22 @@ def _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, c
                         store4(scratch, _u(_MASK), under)
                     for lane in range(4):
                         mask = scratch[_MASK + lane]
+                        if not mask:
+                            continue
+                        # The lane's T bits, in registers: _accept's stores could alias scratch, which
+                        # would make the compiler reload all nine per code.
+                        w0, w1, w2, w3, w4, w5, w6, w7, w8 = (scratch[lane], scratch[4 + lane], scratch[8 + lane],
+                                                              scratch[12 + lane], scratch[16 + lane],
+                                                              scratch[20 + lane], scratch[24 + lane],
+                                                              scratch[28 + lane], scratch[32 + lane])
                         while mask:
                             b = trailing_zeros64(mask)
                             mask &= mask - _u(1)
-                            t = np.int64(0)
-                            for p in range(_PLANES):
-                                t |= np.int64((scratch[_u(4 * p + lane)] >> b) & _u(1)) << p
+                            t = np.int64(((w0 >> b) & _u(1)) | (((w1 >> b) & _u(1)) << _u(1))
+                                         | (((w2 >> b) & _u(1)) << _u(2)) | (((w3 >> b) & _u(1)) << _u(3))
+                                         | (((w4 >> b) & _u(1)) << _u(4)) | (((w5 >> b) & _u(1)) << _u(5))
+                                         | (((w6 >> b) & _u(1)) << _u(6)) | (((w7 >> b) & _u(1)) << _u(7))
+                                         | (((w8 >> b) & _u(1)) << _u(8)))
                             d = t + offset
                             if d < u and d < ext:  # u falls as codes are filed
                                 position = block * BLOCK_CODES + lane * 64 + np.int64(b)
