@@ -24,10 +24,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
+from dagh.eval.latency import measure
 from dagh.runtime.bits import pack_codes, to_words
 from dagh.runtime.index import HammingIndex
 
@@ -49,15 +49,8 @@ def timed_together(competitors: dict, budget: float, turns: int = 5, max_calls: 
     samples = {name: [] for name in competitors}
     for _ in range(turns):
         for name, fn in competitors.items():
-            fn()
-            deadline = time.perf_counter() + budget / turns
-            for _ in range(max(1, max_calls // turns)):
-                start = time.perf_counter()
-                fn()
-                samples[name].append(time.perf_counter() - start)
-                if start >= deadline:
-                    break
-    return {name: float(np.median(times)) for name, times in samples.items()}
+            samples[name].extend(measure(fn, warmup=1, duration=budget / turns, max_iterations=max_calls // turns))
+    return {name: float(np.median(times)) / 1e3 for name, times in samples.items()}
 
 
 def numpy_search(words: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:

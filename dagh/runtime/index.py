@@ -295,9 +295,9 @@ def _thread_count_reader(numba):
     (private: used only where present) answers the same in ~0.2 us.
     """
     numba.get_num_threads()  # starts the pool: the getter is valid from now on
-    getter = getattr(getattr(getattr(numba, "np", None), "ufunc", None), "parallel", None)
-    fast = getattr(getter, "_get_num_threads", None)
-    if fast is None:
+    try:
+        fast = numba.np.ufunc.parallel._get_num_threads
+    except AttributeError:  # a numba laid out otherwise
         return numba.get_num_threads
 
     def threads() -> int:
