@@ -330,28 +330,129 @@ def _valid(scratch, block, n):
     return load4(scratch, _u(_MASK))
 
 
-@njit(parallel=True, nogil=True, cache=True)
-def topk_scan(planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
-    """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
+# -- a starting threshold guessed from a sample ---------------------------------------
+#
+# A chunk scanned from no threshold files about k (1 + ln(chunk / k)) codes before
+# its threshold settles (~20 ns each on the slow path: at 100k 128-bit codes and
+# k = 100, over half the search). A few blocks spread over the gallery tell
+# roughly where the k-th distance lies, so the scan can start from a bound B
+# instead and file only the codes at or below it. The guess is checked, not
+# trusted: if fewer than k codes lie at or below B, that query is searched again
+# without one (knn_bitsliced), so results stay exact whatever the data.
 
-    ``planes`` as in the module docstring (``block_stride(bits)`` planes a
-    block), the queries' plans from query_plans, ``chunk`` a multiple of 256. Chunks run
-    in parallel and share their thresholds through ``shared_u`` exactly as the
-    word-major scan does (see dagh.runtime._numba_kernels.topk_scan).
-    """
-    for c in prange(cand_d.shape[0]):
-        _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
-
-
-@njit(nogil=True, cache=True)
-def topk_scan_serial(planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
-    """topk_scan on the calling thread: for one chunk, where starting the thread pool costs more than it saves."""
-    for c in range(cand_d.shape[0]):
-        _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
+SAMPLE_SHARE = 16          # at most one block in this many is sampled (the sample's scan costs <= 1/16)
+SAMPLE_MAX_BLOCKS = 32     # and at most this many: sampled blocks come from memory one by one, per query
+SAMPLE_EXPECTED = 4.0      # codes of each half-sample expected at or below the true k-th distance
+SAMPLE_MIN_EXPECTED = 2.0  # fewer than this: a guess would be noise; start from no threshold
 
 
 @njit(inline="always")
-def _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n):
+def sample_plan(n, k):
+    """(blocks sampled, in two interleaved halves; the rank each half takes as its bound), or (0, 0): no guess.
+
+    The bound is the larger of the halves' rank-th smallest distances, the rank
+    twice the expected count plus four: a half falls below the true k-th
+    distance by chance with probability < 1e-3 (Poisson tail), both together
+    ~1e-6; a cluster of near codes in one sampled block (people enrolled one
+    after another) can pull down one half, not both.
+    """
+    full = n // BLOCK_CODES
+    blocks = min(max(2, np.int64(np.ceil(2.0 * SAMPLE_EXPECTED * n / (k * BLOCK_CODES)))), full // SAMPLE_SHARE,
+                 SAMPLE_MAX_BLOCKS)
+    blocks -= blocks % 2
+    expected = k * (blocks // 2) * BLOCK_CODES / n
+    if blocks < 2 or expected < SAMPLE_MIN_EXPECTED:
+        return 0, 0
+    return blocks, np.int64(2.0 * expected) + 4
+
+
+@njit(inline="always")
+def _rank_in_half(sampled, half, blocks, rank):
+    """The rank-th smallest T among the sampled blocks half, half + 2, ... (bit-sliced selection, top bit down)."""
+    masks = np.full(4 * blocks, ~_u(0))
+    below = 0
+    kth = 0
+    for p in range(_PLANES - 1, -1, -1):
+        zeros = 0
+        for i in range(half, blocks, 2):
+            for lane in range(4):
+                zeros += np.int64(popcount(masks[4 * i + lane] & ~sampled[(i * _PLANES + p) * 4 + lane]))
+        keep_ones = below + zeros < rank
+        if keep_ones:
+            below += zeros
+            kth |= 1 << p
+        for i in range(half, blocks, 2):
+            for lane in range(4):
+                t = sampled[(i * _PLANES + p) * 4 + lane]
+                masks[4 * i + lane] &= t if keep_ones else ~t
+    return kth
+
+
+@njit(inline="always")
+def _guess_one(planes_at, bits, n, offsets_at, plan, g, entries, blocks, rank):
+    """Query g's starting threshold U (accept d < U) from the sampled blocks; bits + 1 where none pays."""
+    if blocks == 0:
+        return bits + 1
+    stride = block_stride(bits)
+    m = popcount_planes(bits)
+    full = n // BLOCK_CODES
+    flip = splat4(~_u(0) if plan[g, 2] else _u(0))
+    sampled = np.empty(blocks * _PLANES * 4, np.uint64)
+    for i in range(blocks):
+        block = (2 * i + 1) * full // (2 * blocks)     # spread evenly over the whole blocks
+        counted = _count(planes_at, block, stride, offsets_at, g * entries, plan[g, 0], m, flip)
+        for p in range(_PLANES):
+            store4(sampled, _u((i * _PLANES + p) * 4), counted[p])
+    bound = max(_rank_in_half(sampled, 0, blocks, rank), _rank_in_half(sampled, 1, blocks, rank)) + plan[g, 1]
+    return min(bits + 1, bound + 1)
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def guessed_limits(planes, bits, n, offsets, plan, k, limits):
+    """limits[g] = a starting threshold for query g (see sample_plan), bits + 1 where no guess pays; in parallel."""
+    blocks, rank = sample_plan(n, k)
+    planes_at = address(planes)
+    offsets_at = address(offsets.reshape(-1))
+    for g in prange(limits.shape[0]):
+        limits[g] = _guess_one(planes_at, bits, n, offsets_at, plan, g, offsets.shape[1], blocks, rank)
+
+
+@njit(nogil=True, cache=True)
+def guessed_limits_serial(planes, bits, n, offsets, plan, k, limits):
+    """guessed_limits on the calling thread (one query: the thread pool would cost more than it saves)."""
+    blocks, rank = sample_plan(n, k)
+    planes_at = address(planes)
+    offsets_at = address(offsets.reshape(-1))
+    for g in range(limits.shape[0]):
+        limits[g] = _guess_one(planes_at, bits, n, offsets_at, plan, g, offsets.shape[1], blocks, rank)
+
+
+# -- the scan ---------------------------------------------------------------------------
+
+@njit(parallel=True, nogil=True, cache=True)
+def topk_scan(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n):
+    """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
+
+    ``planes`` as in the module docstring (``block_stride(bits)`` planes a
+    block), the queries' plans from query_plans, ``chunk`` a multiple of 256,
+    ``limits`` each query's starting threshold (guessed_limits; bits + 1 for
+    none). Chunks run in parallel and share their thresholds through
+    ``shared_u`` exactly as the word-major scan does (see
+    dagh.runtime._numba_kernels.topk_scan).
+    """
+    for c in prange(cand_d.shape[0]):
+        _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n)
+
+
+@njit(nogil=True, cache=True)
+def topk_scan_serial(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n):
+    """topk_scan on the calling thread: for one chunk, where starting the thread pool costs more than it saves."""
+    for c in range(cand_d.shape[0]):
+        _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n)
+
+
+@njit(inline="always")
+def _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, start_limits, shared_u, cand_d, cand_p, cand_n):
     """Chunk c against every query: walked in tiles that stay in L1 while every query of the group scans them."""
     bins = bits + 1
     groups, cap = cand_d.shape[1], cand_d.shape[2]
@@ -367,6 +468,7 @@ def _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, c
     first_block = lo // BLOCK_CODES
     end_block = (hi + BLOCK_CODES - 1) // BLOCK_CODES
     counts, limit, cum, total, size = _chunk_state(groups, bins)
+    limit[:] = start_limits
     scratch = np.empty(_MASK + 4, np.uint64)         # the T planes, then a mask plane
     for tile_start in range(first_block, end_block, tile):
         tile_end = min(end_block, tile_start + tile)
@@ -414,6 +516,7 @@ def _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, c
                                 u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum,
                                             total, position)
             limit[g] = u
-            shared_u[c, g] = u
+            # Published once earned (k candidates at or below it), not while it is a guess.
+            shared_u[c, g] = u if cum[g] >= k else bins
     for g in range(groups):
         cand_n[c, g] = size[g]

@@ -260,6 +260,25 @@ def _finish(ids, positions, counts, out_d, out_i):
                 out_i[g, s] = -1
 
 
+@njit(inline="always")
+def _bitsliced_pass(planes, n, packed, k, bits, chunk, n_chunks, cap, guess, out_d, positions, counts):
+    """One pass of knn_bitsliced over the gallery for the queries ``packed``: their top k, merged."""
+    cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, packed.shape[0], cap, bits + 1)
+    offsets, plan = _bitsliced.query_plans(packed, bits)
+    limits = np.full(packed.shape[0], bits + 1, np.int64)
+    if guess:
+        if packed.shape[0] > 1:
+            _bitsliced.guessed_limits(planes, bits, n, offsets, plan, k, limits)
+        else:
+            _bitsliced.guessed_limits_serial(planes, bits, n, offsets, plan, k, limits)
+    if n_chunks > 1:
+        _bitsliced.topk_scan(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n)
+    else:  # one chunk: starting the thread pool would cost more than it saves
+        _bitsliced.topk_scan_serial(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p,
+                                    cand_n)
+    merge_topk(cand_d, cand_p, cand_n, k, out_d, positions, counts)
+
+
 @njit(nogil=True, cache=True)
 def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
     """Exact k-nearest search over the bit-sliced copy (dagh.runtime._bitsliced), codes of up to 255 bits.
@@ -269,7 +288,9 @@ def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
     (outputs come in: numba returning arrays costs ~1 us each). Chunks of
     ``chunk`` codes (a multiple of 256) in parallel, ``group`` queries per
     pass over the gallery, then the merge and the id lookup, all in this one
-    call.
+    call. Each query starts from a threshold guessed from a sample
+    (dagh.runtime._bitsliced.guessed_limits); a query whose guess proves too
+    low (fewer than k codes under it) is searched again without one.
 
     Note for development: numba's on-disk cache of this function embeds the
     kernels it calls but is invalidated only by changes to this file; after
@@ -281,14 +302,18 @@ def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
     nq = packed.shape[0]
     for start in range(0, nq, group):
         end = min(nq, start + group)
-        cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, end - start, cap, bits + 1)
-        offsets, plan = _bitsliced.query_plans(packed[start:end], bits)
-        if n_chunks > 1:
-            _bitsliced.topk_scan(planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p, cand_n)
-        else:  # one chunk: starting the thread pool would cost more than it saves
-            _bitsliced.topk_scan_serial(planes, bits, n, offsets, plan, k, chunk, shared_u, cand_d, cand_p,
-                                        cand_n)
-        merge_topk(cand_d, cand_p, cand_n, k, out_d[start:end], positions[start:end], counts[start:end])
+        _bitsliced_pass(planes, n, packed[start:end], k, bits, chunk, n_chunks, cap, True, out_d[start:end],
+                        positions[start:end], counts[start:end])
+    redo = np.nonzero(counts < min(k, n))[0]
+    if redo.size:  # a guess fell below the k-th distance: those queries again, from no threshold
+        again_d = np.empty((redo.size, k), np.int32)
+        again_p = np.empty((redo.size, k), np.int64)
+        again_n = np.empty(redo.size, np.int64)
+        _bitsliced_pass(planes, n, packed[redo], k, bits, chunk, n_chunks, cap, False, again_d, again_p, again_n)
+        for r in range(redo.size):
+            out_d[redo[r]] = again_d[r]
+            positions[redo[r]] = again_p[r]
+            counts[redo[r]] = again_n[r]
     _finish(ids, positions, counts, out_d, out_i)
 
 

@@ -323,3 +323,55 @@ def test_thread_count_reader_follows_numba_set_num_threads():
     assert read() == original
     without_getter = types.SimpleNamespace(get_num_threads=lambda: 3)  # a numba lacking the private getter
     assert _thread_count_reader(without_getter)() == 3
+
+
+def _sampled_blocks(n, k):
+    """The gallery blocks the bit-sliced scan samples for its starting threshold (dagh.runtime._bitsliced)."""
+    from dagh.runtime._bitsliced import BLOCK_CODES, sample_plan
+
+    blocks, _ = sample_plan(n, k)
+    full = n // BLOCK_CODES
+    return [(2 * i + 1) * full // (2 * blocks) for i in range(blocks)]
+
+
+@pytest.mark.parametrize("bits", [12, 48, 128, 255])
+@pytest.mark.parametrize("k", [100, 700])
+def test_searches_starting_from_a_guessed_threshold_stay_exact(rng, bits, k):
+    """Large galleries and k: each query starts from a threshold guessed from sampled blocks."""
+    n = 20000
+    assert _sampled_blocks(n, k), "the guess must be in play for this test to mean anything"
+    pool = rng.choice([-1, 1], (30, bits))
+    codes = pool[rng.integers(0, len(pool), n)]
+    codes = np.where(rng.random(codes.shape) < 0.05, -codes, codes)   # clusters of near-duplicates: many ties
+    queries = np.concatenate([codes[rng.integers(0, n, 6)], rng.choice([-1, 1], (6, bits))])
+    cpu, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+    for index in (cpu, ref):
+        index.add(codes)
+    for group in (queries, queries[:1]):  # a batch (guesses in parallel) and a single query
+        got, want = cpu.search(group, k), ref.search(group, k)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("bits", [24, 128])
+def test_a_guess_fooled_by_clusters_in_the_sample_is_searched_again(rng, bits):
+    """Copies of the query fill sampled blocks of both halves: the guessed bound falls below the true k-th
+    distance (checked), fewer than k codes lie under it, and the search runs again from no threshold."""
+    from dagh.runtime import _bitsliced
+    from dagh.runtime.bits import pack_codes
+
+    n, k = 20000, 100
+    codes = rng.choice([-1, 1], (n, bits))
+    query = rng.choice([-1, 1], (1, bits))
+    for block in _sampled_blocks(n, k)[:2]:   # the first block of each half
+        codes[block * 256: block * 256 + 40] = query
+    index, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+    for each in (index, ref):
+        each.add(codes)
+    packed = pack_codes(query)
+    offsets, plan = _bitsliced.query_plans(packed, bits)
+    limits = np.empty(1, np.int64)
+    _bitsliced.guessed_limits_serial(index._published.planes, bits, n, offsets, plan, k, limits)
+    true_kth = np.sort((codes != query).sum(axis=1))[k - 1]
+    assert limits[0] <= true_kth, "the clusters should have fooled the guess"
+    got, want = index.search(query, k), ref.search(query, k)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
