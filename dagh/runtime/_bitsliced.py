@@ -516,7 +516,10 @@ def _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, start_limits, share
                                 u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum,
                                             total, position)
             limit[g] = u
-            # Published once earned (k candidates at or below it), not while it is a guess.
-            shared_u[c, g] = u if cum[g] >= k else bins
+            # Published once earned (k candidates at or below it), not while it is a guess; and only when it
+            # changed, so the line the other chunks read stays shared in their caches.
+            published = u if cum[g] >= k else bins
+            if shared_u[c, g] != published:
+                shared_u[c, g] = published
     for g in range(groups):
         cand_n[c, g] = size[g]

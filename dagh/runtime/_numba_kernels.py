@@ -221,7 +221,8 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
                     if d < u and d < ext:
                         u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, i)
                 limit[g] = u
-                shared_u[c, g] = u
+                if shared_u[c, g] != u:  # only when changed: the other chunks' copies of the line stay valid
+                    shared_u[c, g] = u
         for g in range(groups):
             cand_n[c, g] = size[g]
 
