@@ -391,10 +391,14 @@ def _rank_in_half(sampled, half, blocks, rank):
 
 
 @njit(inline="always")
-def _guess_one(planes_at, bits, n, offsets_at, plan, g, entries, blocks, rank):
+def _guess_one(planes, bits, n, offsets, plan, k, g):
     """Query g's starting threshold U (accept d < U) from the sampled blocks; bits + 1 where none pays."""
+    blocks, rank = sample_plan(n, k)
     if blocks == 0:
         return bits + 1
+    planes_at = address(planes)
+    offsets_at = address(offsets.reshape(-1))
+    entries = offsets.shape[1]
     stride = block_stride(bits)
     m = popcount_planes(bits)
     full = n // BLOCK_CODES
@@ -412,21 +416,15 @@ def _guess_one(planes_at, bits, n, offsets_at, plan, g, entries, blocks, rank):
 @njit(parallel=True, nogil=True, cache=True)
 def guessed_limits(planes, bits, n, offsets, plan, k, limits):
     """limits[g] = a starting threshold for query g (see sample_plan), bits + 1 where no guess pays; in parallel."""
-    blocks, rank = sample_plan(n, k)
-    planes_at = address(planes)
-    offsets_at = address(offsets.reshape(-1))
     for g in prange(limits.shape[0]):
-        limits[g] = _guess_one(planes_at, bits, n, offsets_at, plan, g, offsets.shape[1], blocks, rank)
+        limits[g] = _guess_one(planes, bits, n, offsets, plan, k, g)
 
 
 @njit(nogil=True, cache=True)
 def guessed_limits_serial(planes, bits, n, offsets, plan, k, limits):
     """guessed_limits on the calling thread (one query: the thread pool would cost more than it saves)."""
-    blocks, rank = sample_plan(n, k)
-    planes_at = address(planes)
-    offsets_at = address(offsets.reshape(-1))
     for g in range(limits.shape[0]):
-        limits[g] = _guess_one(planes_at, bits, n, offsets_at, plan, g, offsets.shape[1], blocks, rank)
+        limits[g] = _guess_one(planes, bits, n, offsets, plan, k, g)
 
 
 # -- the scan ---------------------------------------------------------------------------
