@@ -58,7 +58,8 @@ def _kernels(numba_cuda):
         return d
 
     @cuda.jit
-    def block_topk(codes, queries, k, chunk, cand_d, cand_p, cand_n):
+    def block_topk(codes, queries, k, limit, chunk, cand_d, cand_p, cand_n):
+        """Per block: its range's codes at distance <= limit, at most the k nearest, sorted."""
         q = cuda.blockIdx.y
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
@@ -80,8 +81,8 @@ def _kernels(numba_cuda):
         cuda.syncthreads()
         if tid == 0:
             running = 0
-            threshold = bins - 1
-            for d in range(bins):
+            threshold = min(bins - 1, limit)
+            for d in range(threshold + 1):
                 cursor[d] = running
                 running += hist[d]
                 if running >= k:
@@ -110,7 +111,7 @@ def _kernels(numba_cuda):
                     dj = tile_d[j]
                     if dj >= 0:
                         slot = cursor[dj]
-                        if slot < k:
+                        if slot < cand_d.shape[2]:  # min(k, chunk): a block never has more
                             cand_d[q, b, slot] = dj
                             cand_p[q, b, slot] = start + j
                         cursor[dj] = slot + 1
@@ -202,35 +203,53 @@ class GpuBackend(Backend):
 
     def search(self, snapshot, packed, k):
         m = min(k, snapshot.n)
-        d, p, found = self._select(snapshot, lanes_of_checked(packed, self.bits), m)
+        queries = lanes_of_checked(packed, self.bits)
+        candidates = self._candidates(snapshot, queries, m, self.bits)
+        d, p, found = self._merged(*candidates, m)
         if not np.all(found == m):  # every query has min(k, n) neighbours: anything else is a kernel bug
             raise DeviceError(f"the GPU kernel returned {found.tolist()} neighbours, expected {m} per query")
         return _padded(d[:, :m], p[:, :m], snapshot.ids, k)
 
-    def _select(self, snapshot, queries, k):
+    def _candidates(self, snapshot, queries, k, limit):
+        """Run block_topk: per query and block, the block's codes at distance <= limit, at most k, sorted
+        (device arrays cand_d, cand_p, cand_n, and the start event for the timing).
+
+        A block's list holds at most min(k, chunk) codes, so a radius search (k = n)
+        needs about n slots a query, not n per block."""
         n, nq = snapshot.n, len(queries)
         blocks = self._blocks_per_query(n, nq)
         chunk = math.ceil(n / blocks)
+        cap = max(1, min(k, chunk))
         d_codes = self._resident(snapshot)
         d_queries = self.cuda.to_device(np.ascontiguousarray(queries, dtype=_device_lanes(queries.dtype)))
-        cand_d = self.cuda.device_array((nq, blocks, k), np.int32)
-        cand_p = self.cuda.device_array((nq, blocks, k), np.int64)
+        cand_d = self.cuda.device_array((nq, blocks, cap), np.int32)
+        cand_p = self.cuda.device_array((nq, blocks, cap), np.int64)
         cand_n = self.cuda.to_device(np.zeros((nq, blocks), np.int32))
-        start, stop = self.cuda.event(), self.cuda.event()
+        start = self.cuda.event()
         start.record()
-        self.block_topk[(blocks, nq), THREADS](d_codes, d_queries, k, chunk, cand_d, cand_p, cand_n)
-        out_d = self.cuda.device_array((nq, k), np.int32)
-        out_p = self.cuda.device_array((nq, k), np.int64)
+        self.block_topk[(blocks, nq), THREADS](d_codes, d_queries, k, limit, chunk, cand_d, cand_p, cand_n)
+        return cand_d, cand_p, cand_n, start
+
+    def _merged(self, cand_d, cand_p, cand_n, start, k):
+        """Run merge: per query, the k nearest of the blocks' candidates (fewer where they hold fewer).
+
+        ``start``: the event recorded before block_topk, so last_scan_seconds spans both kernels."""
+        nq = cand_d.shape[0]
+        out_d = self.cuda.device_array((nq, max(1, k)), np.int32)
+        out_p = self.cuda.device_array((nq, max(1, k)), np.int64)
         out_n = self.cuda.device_array(nq, np.int32)
         slots = self.cuda.device_array((nq, MAX_BINS), np.int64)
         self.merge_kernel[math.ceil(nq / 64), 64](cand_d, cand_p, cand_n, k, out_d, out_p, out_n, slots)
+        stop = self.cuda.event()
         stop.record()
         stop.synchronize()
         self.last_scan_seconds = start.elapsed_time(stop) / 1e3  # both kernels, by CUDA events
         return out_d.copy_to_host(), out_p.copy_to_host(), out_n.copy_to_host().astype(np.int64)
 
     def within(self, snapshot, queries, radius):
-        # Radius search: the k-NN kernel with k = gallery size, cut at the radius.
-        d, p, n = self._select(snapshot, queries, snapshot.n)
-        counts = np.array([(d[g, :n[g]] <= radius).sum() for g in range(len(queries))], np.int64)
+        # The k-NN kernel cut at the radius (codes beyond it never filed), then a merge sized to the
+        # largest count: memory follows the codes found, not queries x gallery.
+        candidates = self._candidates(snapshot, queries, snapshot.n, min(radius, self.bits))
+        found = candidates[2].copy_to_host().sum(axis=1)
+        d, p, counts = self._merged(*candidates, int(found.max(initial=0)))
         return d, p, counts
