@@ -34,6 +34,7 @@ from dagh.runtime.index import Backend, _padded
 
 MAX_BINS = 257          # distances 0..256: codes up to 256 bits on the GPU
 THREADS = 256
+QUERY_GROUP = 4096      # queries per launch: the grid's y dimension (<= 65535) and the candidate memory
 
 
 cuda = None  # numba.cuda, bound by _kernels(); a module global so the CUDA simulator can swap it
@@ -204,11 +205,15 @@ class GpuBackend(Backend):
     def search(self, snapshot, packed, k):
         m = min(k, snapshot.n)
         queries = lanes_of_checked(packed, self.bits)
-        candidates = self._candidates(snapshot, queries, m, self.bits)
-        d, p, found = self._merged(*candidates, m)
-        if not np.all(found == m):  # every query has min(k, n) neighbours: anything else is a kernel bug
-            raise DeviceError(f"the GPU kernel returned {found.tolist()} neighbours, expected {m} per query")
-        return _padded(d[:, :m], p[:, :m], snapshot.ids, k)
+        parts = []
+        for start in range(0, len(queries), QUERY_GROUP):
+            candidates = self._candidates(snapshot, queries[start:start + QUERY_GROUP], m, self.bits)
+            d, p, found = self._merged(*candidates, m)
+            if not np.all(found == m):  # every query has min(k, n) neighbours: anything else is a kernel bug
+                raise DeviceError(f"the GPU kernel returned {found.tolist()} neighbours, expected {m} per query")
+            parts.append((d[:, :m], p[:, :m]))
+        return _padded(np.concatenate([d for d, _ in parts]), np.concatenate([p for _, p in parts]),
+                       snapshot.ids, k)
 
     def _candidates(self, snapshot, queries, k, limit):
         """Run block_topk: per query and block, the block's codes at distance <= limit, at most k, sorted
@@ -249,7 +254,13 @@ class GpuBackend(Backend):
     def within(self, snapshot, queries, radius):
         # The k-NN kernel cut at the radius (codes beyond it never filed), then a merge sized to the
         # largest count: memory follows the codes found, not queries x gallery.
-        candidates = self._candidates(snapshot, queries, snapshot.n, min(radius, self.bits))
-        found = candidates[2].copy_to_host().sum(axis=1)
-        d, p, counts = self._merged(*candidates, int(found.max(initial=0)))
-        return d, p, counts
+        parts = []
+        for start in range(0, len(queries), QUERY_GROUP):
+            candidates = self._candidates(snapshot, queries[start:start + QUERY_GROUP], snapshot.n,
+                                          min(radius, self.bits))
+            found = candidates[2].copy_to_host().sum(axis=1)
+            parts.append(self._merged(*candidates, int(found.max(initial=0))))
+        width = max(d.shape[1] for d, _, _ in parts)
+        pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=-1)  # noqa: E731
+        return (np.concatenate([pad(d) for d, _, _ in parts]), np.concatenate([pad(p) for _, p, _ in parts]),
+                np.concatenate([n for _, _, n in parts]))

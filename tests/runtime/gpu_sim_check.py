@@ -4,8 +4,11 @@ import math
 
 import numpy as np
 
+import dagh.runtime.index_gpu as index_gpu
 from dagh.runtime.bits import lanes_of_checked, pack_codes
 from dagh.runtime.index import HammingIndex
+
+index_gpu.QUERY_GROUP = 2  # several launches for the 3-query cases below
 
 rng = np.random.default_rng(0)
 for bits, n, nq, k in ((12, 300, 2, 5), (48, 600, 3, 20), (128, 257, 1, 300), (64, 0, 1, 3)):
