@@ -1,21 +1,24 @@
-"""The GPU backend of HammingIndex: a numba-cuda kernel, gallery resident on the device.
+"""The GPU backend of HammingIndex: numba-cuda kernels, gallery resident on the device.
 
 Not one warp per query (faiss's GPU flat index leaves a single query on one
 SM): the gallery is spread over many blocks per query, so even one query
-fills every SM. Each block scans a contiguous range of the gallery:
+fills every SM. Four kernels, all parallel, no serial merge:
 
-1. every thread XORs and popcounts codes (coalesced reads) into a
-   shared-memory histogram of distances (distances are 0..bits);
-2. thread 0 finds the block's threshold T (k-th smallest distance) and the
-   offset of each distance bucket <= T;
-3. the block walks its range again in tiles; codes under the threshold are
-   written to the block's sorted candidate list (distance, then position),
-   thread 0 filing a tile's few selected codes in order so ties stay in
-   insertion order.
+1. ``block_histograms``: each block XORs and popcounts its contiguous range of
+   the gallery (coalesced reads) into a shared-memory histogram of distances
+   (0..bits), written out per block;
+2. ``block_offsets``: per query and distance, an exclusive scan over the
+   blocks: where each block's codes at that distance start among all of them;
+3. ``thresholds``: per query, the threshold T (smallest distance with k codes
+   at or below it, or the radius) and each distance's first output slot;
+4. ``place``: each block walks its range again; a code at d <= T goes to output
+   slot first[d] + offset[block, d] + its rank in the block (codes at T past
+   the k-th dropped), so results come out in (distance, position) order, ties
+   by insertion order, as on the CPU, with no merge of per-block lists.
 
-A small merge kernel then takes, per query, the blocks' lists in distance
-order and block order (a counting merge, linear in the candidates): the exact
-top k, ties by insertion order, as on the CPU.
+(A merge of per-block top-k lists, the design before, ran on one GPU thread a
+query over blocks x k candidates: ~100k at k = 100 with one query on a
+132-SM GPU.) Radius search is the same with T the radius.
 
 numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) runs these kernels on the CPU,
 which is how CI checks their logic.
@@ -33,8 +36,9 @@ from dagh.runtime.bits import lane_dtype, lanes_of_checked, words_per_code
 from dagh.runtime.index import Backend, _padded
 
 MAX_BINS = 257          # distances 0..256: codes up to 256 bits on the GPU
-THREADS = 256
-QUERY_GROUP = 4096      # queries per launch: the grid's y dimension (<= 65535) and the candidate memory
+THREADS = 256           # threads of the scanning kernels' blocks
+SCAN_THREADS = 32       # threads of block_offsets' blocks (one block per query and distance)
+QUERY_GROUP = 4096      # queries per launch: the grid's y dimension (<= 65535) and the per-block arrays
 
 
 cuda = None  # numba.cuda, bound by _kernels(); a module global so the CUDA simulator can swap it
@@ -49,7 +53,7 @@ def _kernels(numba_cuda):
     """
     global cuda, distance
     cuda = numba_cuda
-    from numba import int32, int64, uint64
+    from numba import int32
 
     @cuda.jit(device=True, inline=True)
     def distance(codes, i, queries, q, words):
@@ -59,41 +63,92 @@ def _kernels(numba_cuda):
         return d
 
     @cuda.jit
-    def block_topk(codes, queries, k, limit, chunk, cand_d, cand_p, cand_n):
-        """Per block: its range's codes at distance <= limit, at most the k nearest, sorted."""
+    def block_histograms(codes, queries, chunk, hist):
+        """hist[q, b, d]: how many codes of block b's range lie at distance d from query q."""
         q = cuda.blockIdx.y
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nthreads = cuda.blockDim.x
         words = codes.shape[0]
-        n = codes.shape[1]
-        bins = words * 64 + 1 if words * 64 + 1 < MAX_BINS else MAX_BINS
         lo = b * chunk
-        hi = min(n, lo + chunk)
-        hist = cuda.shared.array(MAX_BINS, int32)
-        cursor = cuda.shared.array(MAX_BINS, int32)
-        tile_d = cuda.shared.array(THREADS, int32)
-        state = cuda.shared.array(2, int32)  # [threshold, any selected in tile]
+        hi = min(codes.shape[1], lo + chunk)
+        local = cuda.shared.array(MAX_BINS, int32)
         for d in range(tid, MAX_BINS, nthreads):
-            hist[d] = 0
+            local[d] = 0
         cuda.syncthreads()
         for i in range(lo + tid, hi, nthreads):
-            cuda.atomic.add(hist, distance(codes, i, queries, q, words), 1)
+            cuda.atomic.add(local, distance(codes, i, queries, q, words), 1)
         cuda.syncthreads()
-        if tid == 0:
+        for d in range(tid, hist.shape[2], nthreads):
+            hist[q, b, d] = local[d]
+
+    @cuda.jit
+    def block_offsets(hist, offsets, totals):
+        """offsets[q, b, d] = codes at distance d in blocks before b; totals[q, d] = in all (grid: distances x queries)."""
+        d = cuda.blockIdx.x
+        q = cuda.blockIdx.y
+        tid = cuda.threadIdx.x
+        nthreads = cuda.blockDim.x
+        blocks = hist.shape[1]
+        per = (blocks + nthreads - 1) // nthreads   # each thread scans a run of consecutive blocks
+        lo = min(blocks, tid * per)
+        hi = min(blocks, lo + per)
+        partial = cuda.shared.array(SCAN_THREADS, int32)
+        running = 0
+        for b in range(lo, hi):
+            running += hist[q, b, d]
+        partial[tid] = running
+        cuda.syncthreads()
+        if tid == 0:  # exclusive scan of the runs' sums (SCAN_THREADS of them, in shared memory)
             running = 0
-            threshold = min(bins - 1, limit)
-            for d in range(threshold + 1):
-                cursor[d] = running
-                running += hist[d]
-                if running >= k:
-                    threshold = d
-                    break
-            state[0] = threshold
-            cand_n[q, b] = min(k, running)
+            for t in range(nthreads):
+                count = partial[t]
+                partial[t] = running
+                running += count
+            totals[q, d] = running
         cuda.syncthreads()
-        threshold = state[0]
-        for start in range(lo, hi, nthreads):
+        running = partial[tid]
+        for b in range(lo, hi):
+            offsets[q, b, d] = running
+            running += hist[q, b, d]
+
+    @cuda.jit
+    def thresholds(totals, k, limit, first, cut):
+        """Per query: cut = (T, codes taken), T the smallest distance with k codes at or below it
+        (at most ``limit``); first[q, d] = the output slot of the first code at distance d <= T."""
+        q = cuda.grid(1)
+        if q >= totals.shape[0]:
+            return
+        threshold = min(totals.shape[1] - 1, limit)
+        running = 0
+        for d in range(threshold + 1):
+            first[q, d] = running
+            running += totals[q, d]
+            if running >= k:
+                threshold = d
+                break
+        cut[q, 0] = threshold
+        cut[q, 1] = min(k, running)
+
+    @cuda.jit
+    def place(codes, queries, chunk, offsets, first, cut, out_d, out_p):
+        """Write each code at distance <= T to its output slot (see the module docstring)."""
+        q = cuda.blockIdx.y
+        b = cuda.blockIdx.x
+        tid = cuda.threadIdx.x
+        nthreads = cuda.blockDim.x
+        words = codes.shape[0]
+        lo = b * chunk
+        hi = min(codes.shape[1], lo + chunk)
+        threshold = cut[q, 0]
+        take = cut[q, 1]
+        cursor = cuda.shared.array(MAX_BINS, int32)
+        tile_d = cuda.shared.array(THREADS, int32)
+        selected = cuda.shared.array(1, int32)
+        for d in range(tid, threshold + 1, nthreads):
+            cursor[d] = first[q, d] + offsets[q, b, d]
+        cuda.syncthreads()
+        for start in range(lo, hi, nthreads):  # the same trip count in every thread: syncthreads inside
             i = start + tid
             d = -1
             if i < hi:
@@ -102,59 +157,23 @@ def _kernels(numba_cuda):
                     d = -1
             tile_d[tid] = d
             if tid == 0:
-                state[1] = 0
+                selected[0] = 0
             cuda.syncthreads()
             if d >= 0:
-                state[1] = 1
+                selected[0] = 1
             cuda.syncthreads()
-            if tid == 0 and state[1] == 1:  # rare: file the tile's selected codes in order
+            if tid == 0 and selected[0] == 1:  # rare: the tile's few codes, in position order
                 for j in range(min(nthreads, hi - start)):
                     dj = tile_d[j]
                     if dj >= 0:
                         slot = cursor[dj]
-                        if slot < cand_d.shape[2]:  # min(k, chunk): a block never has more
-                            cand_d[q, b, slot] = dj
-                            cand_p[q, b, slot] = start + j
+                        if slot < take:
+                            out_d[q, slot] = dj
+                            out_p[q, slot] = start + j
                         cursor[dj] = slot + 1
             cuda.syncthreads()
 
-    @cuda.jit
-    def merge(cand_d, cand_p, cand_n, k, out_d, out_p, out_n, slots):
-        """One thread per query: a counting merge of the blocks' sorted lists, linear in the
-        candidates (histogram -> first slot per distance -> fill in block order)."""
-        q = cuda.grid(1)
-        if q >= cand_d.shape[0]:
-            return
-        blocks = cand_d.shape[1]
-        for d in range(MAX_BINS):
-            slots[q, d] = 0
-        total = 0
-        for b in range(blocks):
-            for s in range(cand_n[q, b]):
-                slots[q, cand_d[q, b, s]] += 1
-            total += cand_n[q, b]
-        take = min(k, total)
-        running = 0
-        threshold = MAX_BINS - 1
-        for d in range(MAX_BINS):
-            start = running
-            running += slots[q, d]
-            slots[q, d] = start
-            if running >= take:
-                threshold = d
-                break
-        for b in range(blocks):  # blocks in gallery order, each list in (distance, position) order
-            for s in range(cand_n[q, b]):
-                d = cand_d[q, b, s]
-                if d <= threshold:
-                    slot = slots[q, d]
-                    if slot < take:
-                        out_d[q, slot] = d
-                        out_p[q, slot] = cand_p[q, b, s]
-                    slots[q, d] = slot + 1
-        out_n[q] = take
-
-    return block_topk, merge, int64, uint64
+    return block_histograms, block_offsets, thresholds, place
 
 
 def _device_lanes(dtype: np.dtype) -> np.dtype:
@@ -173,7 +192,7 @@ class GpuBackend(Backend):
             raise ValueError(f"the GPU backend handles codes up to {MAX_BINS - 1} bits")
         self.cuda = numba_cuda
         self.bits = bits
-        self.block_topk, self.merge_kernel, _, _ = _kernels(numba_cuda)
+        self.kernels = _kernels(numba_cuda)
         self._host_key = None
         self._host_columns = None
         self._device_words = None
@@ -207,60 +226,51 @@ class GpuBackend(Backend):
         queries = lanes_of_checked(packed, self.bits)
         parts = []
         for start in range(0, len(queries), QUERY_GROUP):
-            candidates = self._candidates(snapshot, queries[start:start + QUERY_GROUP], m, self.bits)
-            d, p, found = self._merged(*candidates, m)
+            d, p, found = self._select(snapshot, queries[start:start + QUERY_GROUP], m, self.bits, m)
             if not np.all(found == m):  # every query has min(k, n) neighbours: anything else is a kernel bug
                 raise DeviceError(f"the GPU kernel returned {found.tolist()} neighbours, expected {m} per query")
-            parts.append((d[:, :m], p[:, :m]))
+            parts.append((d, p))
         return _padded(np.concatenate([d for d, _ in parts]), np.concatenate([p for _, p in parts]),
                        snapshot.ids, k)
 
-    def _candidates(self, snapshot, queries, k, limit):
-        """Run block_topk: per query and block, the block's codes at distance <= limit, at most k, sorted
-        (device arrays cand_d, cand_p, cand_n, and the start event for the timing).
-
-        A block's list holds at most min(k, chunk) codes, so a radius search (k = n)
-        needs about n slots a query, not n per block."""
-        n, nq = snapshot.n, len(queries)
-        blocks = self._blocks_per_query(n, nq)
-        chunk = math.ceil(n / blocks)
-        cap = max(1, min(k, chunk))
-        d_codes = self._resident(snapshot)
-        d_queries = self.cuda.to_device(np.ascontiguousarray(queries, dtype=_device_lanes(queries.dtype)))
-        cand_d = self.cuda.device_array((nq, blocks, cap), np.int32)
-        cand_p = self.cuda.device_array((nq, blocks, cap), np.int64)
-        cand_n = self.cuda.to_device(np.zeros((nq, blocks), np.int32))
-        start = self.cuda.event()
-        start.record()
-        self.block_topk[(blocks, nq), THREADS](d_codes, d_queries, k, limit, chunk, cand_d, cand_p, cand_n)
-        return cand_d, cand_p, cand_n, start
-
-    def _merged(self, cand_d, cand_p, cand_n, start, k):
-        """Run merge: per query, the k nearest of the blocks' candidates (fewer where they hold fewer).
-
-        ``start``: the event recorded before block_topk, so last_scan_seconds spans both kernels."""
-        nq = cand_d.shape[0]
-        out_d = self.cuda.device_array((nq, max(1, k)), np.int32)
-        out_p = self.cuda.device_array((nq, max(1, k)), np.int64)
-        out_n = self.cuda.device_array(nq, np.int32)
-        slots = self.cuda.device_array((nq, MAX_BINS), np.int64)
-        self.merge_kernel[math.ceil(nq / 64), 64](cand_d, cand_p, cand_n, k, out_d, out_p, out_n, slots)
-        stop = self.cuda.event()
-        stop.record()
-        stop.synchronize()
-        self.last_scan_seconds = start.elapsed_time(stop) / 1e3  # both kernels, by CUDA events
-        return out_d.copy_to_host(), out_p.copy_to_host(), out_n.copy_to_host().astype(np.int64)
-
     def within(self, snapshot, queries, radius):
-        # The k-NN kernel cut at the radius (codes beyond it never filed), then a merge sized to the
-        # largest count: memory follows the codes found, not queries x gallery.
         parts = []
         for start in range(0, len(queries), QUERY_GROUP):
-            candidates = self._candidates(snapshot, queries[start:start + QUERY_GROUP], snapshot.n,
-                                          min(radius, self.bits))
-            found = candidates[2].copy_to_host().sum(axis=1)
-            parts.append(self._merged(*candidates, int(found.max(initial=0))))
+            parts.append(self._select(snapshot, queries[start:start + QUERY_GROUP], snapshot.n,
+                                      min(radius, self.bits), None))
         width = max(d.shape[1] for d, _, _ in parts)
         pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=-1)  # noqa: E731
         return (np.concatenate([pad(d) for d, _, _ in parts]), np.concatenate([pad(p) for _, p, _ in parts]),
                 np.concatenate([n for _, _, n in parts]))
+
+    def _select(self, snapshot, queries, k, limit, width):
+        """Per query, the (at most k) nearest codes at distance <= limit, in (distance, position) order:
+        (distances, positions, counts) on the host. ``width``: the output columns (None: as many as
+        the most any query takes, read back from the device between the kernels)."""
+        n, nq = snapshot.n, len(queries)
+        blocks = self._blocks_per_query(n, nq)
+        chunk = math.ceil(n / blocks)
+        bins = self.bits + 1
+        block_histograms, block_offsets, thresholds, place = self.kernels
+        d_codes = self._resident(snapshot)
+        d_queries = self.cuda.to_device(np.ascontiguousarray(queries, dtype=_device_lanes(queries.dtype)))
+        hist = self.cuda.device_array((nq, blocks, bins), np.int32)
+        offsets = self.cuda.device_array((nq, blocks, bins), np.int32)
+        totals = self.cuda.device_array((nq, bins), np.int32)
+        first = self.cuda.device_array((nq, bins), np.int32)
+        cut = self.cuda.device_array((nq, 2), np.int32)
+        start, stop = self.cuda.event(), self.cuda.event()
+        start.record()
+        block_histograms[(blocks, nq), THREADS](d_codes, d_queries, chunk, hist)
+        block_offsets[(bins, nq), SCAN_THREADS](hist, offsets, totals)
+        thresholds[math.ceil(nq / 64), 64](totals, k, limit, first, cut)
+        if width is None:
+            width = int(cut.copy_to_host()[:, 1].max(initial=0))
+        out_d = self.cuda.device_array((nq, max(1, width)), np.int32)
+        out_p = self.cuda.device_array((nq, max(1, width)), np.int64)
+        place[(blocks, nq), THREADS](d_codes, d_queries, chunk, offsets, first, cut, out_d, out_p)
+        stop.record()
+        stop.synchronize()
+        self.last_scan_seconds = start.elapsed_time(stop) / 1e3  # all four kernels, by CUDA events
+        counts = cut.copy_to_host()[:, 1].astype(np.int64)
+        return out_d.copy_to_host()[:, :width], out_p.copy_to_host()[:, :width], counts

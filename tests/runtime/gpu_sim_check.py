@@ -1,7 +1,5 @@
 """Run in a fresh interpreter with NUMBA_ENABLE_CUDASIM=1 (see test_index_gpu.py)."""
 
-import math
-
 import numpy as np
 
 import dagh.runtime.index_gpu as index_gpu
@@ -24,16 +22,16 @@ for bits, n, nq, k in ((12, 300, 2, 5), (48, 600, 3, 20), (128, 257, 1, 300), (6
         assert np.array_equal(got, want), (bits, n, got, want)
     for (gd, gi), (cd, ci) in zip(gpu.range_search(queries, bits // 3), cpu.range_search(queries, bits // 3)):
         assert np.array_equal(gd, cd) and np.array_equal(gi, ci)
-# A radius search (k = n inside) sizes each block's candidate list by the block's range, not the gallery.
-bits, n = 24, 3000
+# Radius search: outputs as wide as the most codes any query has within the radius, not the gallery.
+bits, n, radius = 24, 1500, 6
 gallery = rng.choice([-1, 1], (n, bits))
 queries = rng.choice([-1, 1], (2, bits))
 gpu, cpu = HammingIndex(bits, backend="gpu"), HammingIndex(bits, backend="numpy")
 gpu.add(gallery)
 cpu.add(gallery)
-cand_d = gpu.backend._candidates(gpu._snapshot(), lanes_of_checked(pack_codes(queries), bits), n, 6)[0]
-blocks = cand_d.shape[1]
-assert blocks > 1 and cand_d.shape[2] == math.ceil(n / blocks), cand_d.shape
-for (gd, gi), (cd, ci) in zip(gpu.range_search(queries, 6), cpu.range_search(queries, 6)):
-    assert len(cd) and np.array_equal(gd, cd) and np.array_equal(gi, ci)
+assert gpu.backend._blocks_per_query(n, len(queries)) > 1
+d, p, counts = gpu.backend._select(gpu._snapshot(), lanes_of_checked(pack_codes(queries), bits), n, radius, None)
+assert 0 < d.shape[1] == counts.max() < n, (d.shape, counts)
+for g, (cd, ci) in enumerate(cpu.range_search(queries, radius)):
+    assert counts[g] == len(cd) and np.array_equal(d[g, :counts[g]], cd) and np.array_equal(p[g, :counts[g]], ci)
 print("GPU-SIM-OK")
