@@ -6,7 +6,7 @@
 For every (gallery size N, code bits, queries per batch nq, k) on the same
 random codes: the GPU index's results must equal the CPU index's exactly
 (distances and ids, ties by insertion order), then both are timed side by side.
-Printed per row: GPU kernel time (CUDA events: scan + merge), GPU end-to-end
+Printed per row: GPU kernel time (CUDA events: all four kernels), GPU end-to-end
 queries/s (queries up, results down), GB/s of codes scanned by the kernels
 (nq x N x bytes per code / kernel time; each code is read twice, histogram
 then selection), the CPU index's queries/s with every core, and the ratio.
