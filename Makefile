@@ -40,8 +40,9 @@ bench-hamming-gpu:
 bench-int8: $(VENV)/.installed-all
 	$(PY) benchmarks/int8_throughput.py $(DEMO_DIR)/export
 
+# The CUDA-simulator tests are runtime tests: they run once, in the torch-free pass below.
 test: $(VENV)/.installed-all
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not cuda_simulator"
 	$(MAKE) test-runtime
 
 # The runtime tests again in an environment without torch (core + runtime extras),

@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).parents[2]
 
 
+@pytest.mark.cuda_simulator
 def test_gpu_benchmark_runs_in_the_simulator(tmp_path):
     pytest.importorskip("numba")
     out = tmp_path / "gpu.json"

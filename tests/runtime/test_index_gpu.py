@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 
+@pytest.mark.cuda_simulator
 def test_gpu_kernel_matches_cpu_in_the_simulator():
     pytest.importorskip("numba")
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
