@@ -333,8 +333,8 @@ def _valid(scratch, block, n):
 # -- a starting threshold guessed from a sample ---------------------------------------
 #
 # A chunk scanned from no threshold files about k (1 + ln(chunk / k)) codes before
-# its threshold settles (~20 ns each on the slow path: at 100k 128-bit codes and
-# k = 100, over half the search). A few blocks spread over the gallery tell
+# its threshold settles (20-30 ns each on the slow path, mostly mispredicted
+# branches: at 100k 128-bit codes and k = 100, about half the search). A few blocks spread over the gallery tell
 # roughly where the k-th distance lies, so the scan can start from a bound B
 # instead and file only the codes at or below it. The guess is checked, not
 # trusted: if fewer than k codes lie at or below B, that query is searched again
