@@ -144,16 +144,17 @@ def main() -> int:
                            f"{ratio(theirs_padded):>6.2f}x {ratio(plain):>7.2f}x")
                     print(row, flush=True)
                     if theirs:
-                        worst_vs_faiss[bits] = min(worst_vs_faiss.get(bits, np.inf), theirs / ours)
+                        cell = f"N={n} k={k} nq={nq}"
+                        worst_vs_faiss[bits] = min(worst_vs_faiss.get(bits, (np.inf, "")), (theirs / ours, cell))
                         fastest = min(theirs, theirs_padded) if theirs_padded else theirs
-                        worst_vs_padded[bits] = min(worst_vs_padded.get(bits, np.inf), fastest / ours)
+                        worst_vs_padded[bits] = min(worst_vs_padded.get(bits, (np.inf, "")), (fastest / ours, cell))
                     if "stream" in times:
                         stream_share[(n, bits)] = times["stream"] / ours
     if worst_vs_faiss:
         print("\nworst HammingIndex/faiss throughput ratio per code length: "
-              + ", ".join(f"{b} bits {r:.2f}x" for b, r in sorted(worst_vs_faiss.items())))
+              + ", ".join(f"{b} bits {r:.2f}x ({cell})" for b, (r, cell) in sorted(worst_vs_faiss.items())))
         print("the same against faiss's faster of natural and padded codes: "
-              + ", ".join(f"{b} bits {r:.2f}x" for b, r in sorted(worst_vs_padded.items())))
+              + ", ".join(f"{b} bits {r:.2f}x ({cell})" for b, (r, cell) in sorted(worst_vs_padded.items())))
     print("single-query (k=1) scan as a share of the XOR+popcount streaming rate over the same words: "
           + ", ".join(f"N={n} {b} bits {100 * s:.0f}%" for (n, b), s in sorted(stream_share.items())))
     return 0
