@@ -369,9 +369,20 @@ def sample_plan(n, k):
 
 
 @njit(inline="always")
-def _rank_in_half(sampled, half, blocks, rank):
-    """The rank-th smallest T among the sampled blocks half, half + 2, ... (bit-sliced selection, top bit down)."""
-    masks = np.full(4 * blocks, ~_u(0))
+def sample_block(i, n, blocks):
+    """The gallery block of sample i of ``blocks``: spread evenly over the whole blocks."""
+    full = n // BLOCK_CODES
+    return (2 * i + 1) * full // (2 * blocks)
+
+
+@njit(inline="always")
+def _rank_in_half(sampled, masks, half, blocks, rank):
+    """The rank-th smallest T among the sampled blocks half, half + 2, ... (bit-sliced selection, top bit down).
+
+    ``masks``: scratch of 4 words a sampled block (this half's are overwritten)."""
+    for i in range(half, blocks, 2):
+        for lane in range(4):
+            masks[4 * i + lane] = ~_u(0)
     below = 0
     kth = 0
     for p in range(_PLANES - 1, -1, -1):
@@ -401,15 +412,16 @@ def _guess_one(planes, bits, n, offsets, plan, k, g):
     entries = offsets.shape[1]
     stride = block_stride(bits)
     m = popcount_planes(bits)
-    full = n // BLOCK_CODES
     flip = splat4(~_u(0) if plan[g, 2] else _u(0))
     sampled = np.empty(blocks * _PLANES * 4, np.uint64)
+    masks = np.empty(4 * blocks, np.uint64)
     for i in range(blocks):
-        block = (2 * i + 1) * full // (2 * blocks)     # spread evenly over the whole blocks
-        counted = _count(planes_at, block, stride, offsets_at, g * entries, plan[g, 0], m, flip)
+        counted = _count(planes_at, sample_block(i, n, blocks), stride, offsets_at, g * entries, plan[g, 0], m,
+                         flip)
         for p in range(_PLANES):
             store4(sampled, _u((i * _PLANES + p) * 4), counted[p])
-    bound = max(_rank_in_half(sampled, 0, blocks, rank), _rank_in_half(sampled, 1, blocks, rank)) + plan[g, 1]
+    bound = max(_rank_in_half(sampled, masks, 0, blocks, rank), _rank_in_half(sampled, masks, 1, blocks, rank)) \
+        + plan[g, 1]
     return min(bits + 1, bound + 1)
 
 

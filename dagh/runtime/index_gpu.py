@@ -33,7 +33,7 @@ import numpy as np
 from dagh._optional import require
 from dagh.errors import DeviceError
 from dagh.runtime.bits import lane_dtype, lanes_of_checked, words_per_code
-from dagh.runtime.index import Backend, _padded
+from dagh.runtime.index import Backend, _padded, _stack
 
 MAX_BINS = 257          # distances 0..256: codes up to 256 bits on the GPU
 THREADS = 256           # threads of the scanning kernels' blocks
@@ -193,10 +193,14 @@ class GpuBackend(Backend):
         self.cuda = numba_cuda
         self.bits = bits
         self.kernels = _kernels(numba_cuda)
+        try:
+            self._sms = numba_cuda.get_current_device().MULTIPROCESSOR_COUNT  # read once, not per search
+        except Exception:  # the simulator's device may not say
+            self._sms = 4
         self._host_key = None
         self._host_columns = None
         self._device_words = None
-        self.last_scan_seconds = None  # GPU time of the last search's kernels (scan + merge)
+        self.last_scan_seconds = None  # GPU time of the last search's kernels (all four)
 
     def _resident(self, snapshot):
         # The gallery ([words, n], word-major as on the host) stays on the device
@@ -214,11 +218,7 @@ class GpuBackend(Backend):
         return float(_device_lanes(lane_dtype(bits)).itemsize * words_per_code(bits))
 
     def _blocks_per_query(self, n: int, nq: int) -> int:
-        try:
-            sms = self.cuda.get_current_device().MULTIPROCESSOR_COUNT
-        except Exception:
-            sms = 4
-        target = max(1, (sms * 8 + nq - 1) // nq)  # fill every SM even for one query
+        target = max(1, (self._sms * 8 + nq - 1) // nq)  # fill every SM even for one query
         return max(1, min(target, math.ceil(n / THREADS)))
 
     def search(self, snapshot, packed, k):
@@ -238,10 +238,7 @@ class GpuBackend(Backend):
         for start in range(0, len(queries), QUERY_GROUP):
             parts.append(self._select(snapshot, queries[start:start + QUERY_GROUP], snapshot.n,
                                       min(radius, self.bits), None))
-        width = max(d.shape[1] for d, _, _ in parts)
-        pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=-1)  # noqa: E731
-        return (np.concatenate([pad(d) for d, _, _ in parts]), np.concatenate([pad(p) for _, p, _ in parts]),
-                np.concatenate([n for _, _, n in parts]))
+        return _stack(parts)
 
     def _select(self, snapshot, queries, k, limit, width):
         """Per query, the (at most k) nearest codes at distance <= limit, in (distance, position) order:
@@ -264,13 +261,15 @@ class GpuBackend(Backend):
         block_histograms[(blocks, nq), THREADS](d_codes, d_queries, chunk, hist)
         block_offsets[(bins, nq), SCAN_THREADS](hist, offsets, totals)
         thresholds[math.ceil(nq / 64), 64](totals, k, limit, first, cut)
-        if width is None:
-            width = int(cut.copy_to_host()[:, 1].max(initial=0))
+        taken = None
+        if width is None:  # read back now (a sync) only when the outputs' width depends on it
+            taken = cut.copy_to_host()[:, 1]
+            width = int(taken.max(initial=0))
         out_d = self.cuda.device_array((nq, max(1, width)), np.int32)
         out_p = self.cuda.device_array((nq, max(1, width)), np.int64)
         place[(blocks, nq), THREADS](d_codes, d_queries, chunk, offsets, first, cut, out_d, out_p)
         stop.record()
         stop.synchronize()
         self.last_scan_seconds = start.elapsed_time(stop) / 1e3  # all four kernels, by CUDA events
-        counts = cut.copy_to_host()[:, 1].astype(np.int64)
+        counts = (cut.copy_to_host()[:, 1] if taken is None else taken).astype(np.int64)
         return out_d.copy_to_host()[:, :width], out_p.copy_to_host()[:, :width], counts

@@ -327,11 +327,10 @@ def test_thread_count_reader_follows_numba_set_num_threads():
 
 def _sampled_blocks(n, k):
     """The gallery blocks the bit-sliced scan samples for its starting threshold (dagh.runtime._bitsliced)."""
-    from dagh.runtime._bitsliced import BLOCK_CODES, sample_plan
+    from dagh.runtime._bitsliced import sample_block, sample_plan
 
     blocks, _ = sample_plan(n, k)
-    full = n // BLOCK_CODES
-    return [(2 * i + 1) * full // (2 * blocks) for i in range(blocks)]
+    return [sample_block(i, n, blocks) for i in range(blocks)]
 
 
 @pytest.mark.parametrize("bits", [12, 48, 128, 255])
