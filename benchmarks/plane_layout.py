@@ -1,0 +1,185 @@
+"""Layout study for the bit-sliced scan: a block's planes together (the index's) vs each plane in pages of its own.
+
+    python benchmarks/plane_layout.py                  # 128 bits, N = 100k, 1M, 8M (about a minute)
+    python benchmarks/plane_layout.py --n 1e6 --nq 15
+
+Why this exists: a one-query search only needs the planes where the query has
+its rarer bit value (dagh.runtime._bitsliced: about half of them), yet from
+memory it costs as much as reading every plane, because the index keeps a
+block's planes together and the hardware prefetchers fetch the whole block
+(Zen 3 here: skipping the second half of every block saved nothing). Giving
+each plane of 128 blocks its own 4 KB page ("pages") lets a scan leave the
+other pages unread; the price is a different order of work: one query counts
+8 planes at a time over many blocks (per-block count planes kept in memory),
+and a batch copies each tile back into the block layout before its queries
+scan it.
+
+Both sides run the real counting helpers of dagh.runtime._bitsliced on random
+planes (the selection after the count is left out: it is the same for both),
+with the same threads, in alternating turns; the ratio is blocks / pages time
+(> 1: pages faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+from numba import njit, prange, set_num_threads
+
+from dagh.runtime import _bitsliced as B
+from dagh.runtime._simd import address, any4, load4, splat4, store4
+
+SUPER = 128          # blocks a page group holds: 128 blocks x 32 bytes = one 4 KB page per plane
+BOUND = 20           # a threshold in T units, so the compare runs; hits are counted, not filed
+_u = np.uint64
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def blocks_scan(planes, n_blocks, offsets, stride, m, tile, hits):
+    """Block layout: each query counts each block of a tile (reused from L1 by the group's queries)."""
+    planes_at, offsets_at = address(planes), address(offsets.reshape(-1))
+    queries, entries = offsets.shape
+    chunks = hits.shape[0]
+    per = -(-n_blocks // chunks)
+    for c in prange(chunks):
+        found = 0
+        flip = splat4(_u(0))
+        for start in range(c * per, min(n_blocks, (c + 1) * per), tile):
+            for g in range(queries):
+                for b in range(start, min(start + tile, (c + 1) * per, n_blocks)):
+                    counted = B._count(planes_at, b, stride, offsets_at, g * entries, entries, m, flip)
+                    found += any4(B._below(counted, BOUND, True))
+        hits[c] = found
+
+
+@njit(inline="always")
+def _count_pages(planes_at, group_base, first, count, offsets_at, entry, length, m, state):
+    """One query's T planes for blocks first..first+count of a page group, 8 listed planes at a time, into state."""
+    flip = splat4(_u(0))
+    unflip = ~flip
+    sa = address(state)
+    page = SUPER * 4
+    for t in range(count):  # start: the popcount planes
+        base = group_base + _u((first + t) * 4)
+        for p in range(8):
+            value = load4(planes_at, base + _u(p * page)) ^ unflip if p < m else splat4(_u(0))
+            store4(state, _u((t * 9 + p) * 4), value)
+        store4(state, _u((t * 9 + 8) * 4), splat4(_u(0)))
+    for e in range(entry, entry + length, 8):
+        for t in range(count):
+            base = group_base + _u((first + t) * 4)
+            o = _u(t * 36)
+            c0, c1, c2, c3 = load4(sa, o + _u(4)), load4(sa, o + _u(8)), load4(sa, o + _u(12)), load4(sa, o + _u(16))
+            c4, c5, c6, c7 = load4(sa, o + _u(20)), load4(sa, o + _u(24)), load4(sa, o + _u(28)), load4(sa, o + _u(32))
+            c0, c1, c2, carry8 = B._add8(planes_at, base, offsets_at, flip, _u(e), c0, c1, c2)
+            carry = c3 & carry8
+            c3 = c3 ^ carry8
+            c4, c5, c6, c7 = B._ripple(c4, c5, c6, c7, carry)
+            store4(state, o + _u(4), c0)
+            store4(state, o + _u(8), c1)
+            store4(state, o + _u(12), c2)
+            store4(state, o + _u(16), c3)
+            store4(state, o + _u(20), c4)
+            store4(state, o + _u(24), c5)
+            store4(state, o + _u(28), c6)
+            store4(state, o + _u(32), c7)
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def pages_scan(planes, n_blocks, offsets, stride, m, tile, hits, scratch):
+    """Page layout: one query counts from the pages; a batch copies each tile into the block layout first."""
+    planes_at, offsets_at = address(planes), address(offsets.reshape(-1))
+    queries, entries = offsets.shape
+    chunks = hits.shape[0]
+    groups = -(-n_blocks // SUPER)
+    per = -(-groups // chunks)
+    for c in prange(chunks):
+        found = 0
+        flip = splat4(_u(0))
+        mine = scratch[c]
+        mine_at = address(mine)
+        for group in range(c * per, min(groups, (c + 1) * per)):
+            in_group = min(SUPER, n_blocks - group * SUPER)
+            group_base = _u(group * stride * SUPER * 4)
+            for first in range(0, in_group, tile):
+                count = min(tile, in_group - first)
+                if queries == 1:
+                    _count_pages(planes_at, group_base, first, count, offsets_at, 0, entries, m, mine)
+                    for t in range(count):
+                        o = _u(t * 36)
+                        counted = (load4(mine_at, o), load4(mine_at, o + _u(4)), load4(mine_at, o + _u(8)),
+                                   load4(mine_at, o + _u(12)), load4(mine_at, o + _u(16)), load4(mine_at, o + _u(20)),
+                                   load4(mine_at, o + _u(24)), load4(mine_at, o + _u(28)), load4(mine_at, o + _u(32)))
+                        found += any4(B._below(counted, BOUND, True))
+                    continue
+                for s in range(stride):  # the tile back into the block layout
+                    source = group_base + _u(s * SUPER * 4 + first * 4)
+                    for t in range(count):
+                        store4(mine, _u((t * stride + s) * 4), load4(planes_at, source + _u(t * 4)))
+                for g in range(queries):
+                    for t in range(count):
+                        counted = B._count(mine_at, t, stride, offsets_at, g * entries, entries, m, flip)
+                        found += any4(B._below(counted, BOUND, True))
+        hits[c] = found
+
+
+def plane_lists(rng, queries, bits, m):
+    """Per query: half the code-bit slots, sorted (a query's plan of rarer-bit planes), as slot indices."""
+    return np.stack([np.sort(rng.choice(np.arange(m, m + bits), bits // 2, replace=False)) for _ in range(queries)])
+
+
+def timed(competitors: dict, turns: int, calls: int) -> dict:
+    import time
+
+    seconds = {name: [] for name in competitors}
+    for fn in competitors.values():
+        fn()
+    for _ in range(turns):
+        for name, fn in competitors.items():
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                fn()
+                seconds[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(v)) for name, v in seconds.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", default="1e5,1e6,8e6", help="gallery sizes, comma-separated")
+    parser.add_argument("--bits", type=int, default=128)
+    parser.add_argument("--nq", default="1,15", help="queries per pass (15: the index's 100-query batches)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    set_num_threads(args.threads)
+    bits, stride, m = args.bits, int(B.block_stride(args.bits)), int(B.popcount_planes(args.bits))
+    rng = np.random.default_rng(0)
+    print(f"{args.bits} bits, {args.threads} threads; ns per code and query (lower is better); "
+          "ratio = blocks / pages")
+    print(f"{'N':>9} {'nq':>3} | {'blocks':>7} {'pages':>7} | {'ratio':>6}")
+    for n in (int(float(v)) for v in args.n.split(",")):
+        n_blocks = -(-n // B.BLOCK_CODES)
+        groups = -(-n_blocks // SUPER)
+        block_planes = rng.integers(0, 2**63, n_blocks * stride * 4, dtype=np.uint64)
+        page_planes = rng.integers(0, 2**63, groups * SUPER * stride * 4, dtype=np.uint64)
+        hits = np.zeros(args.threads, np.int64)
+        for nq in (int(v) for v in args.nq.split(",")):
+            slots = plane_lists(rng, nq, bits, m).astype(np.uint64)
+            block_tile = max(1, B.TILE_BYTES // (stride * 32))
+            page_tile = 32 if nq > 1 else SUPER
+            scratch = np.zeros((args.threads, max(page_tile * stride, SUPER * 9) * 4), np.uint64)
+            single_offsets = slots * _u(4 * SUPER) if nq == 1 else slots * _u(4)
+            times = timed({
+                "blocks": lambda: blocks_scan(block_planes, n_blocks, slots * _u(4), stride, m, block_tile, hits),
+                "pages": lambda: pages_scan(page_planes, n_blocks, single_offsets, stride, m, page_tile, hits,
+                                            scratch),
+            }, turns=6, calls=max(2, int(2e6 // (n * nq))))
+            per = lambda name: 1e9 * times[name] / (n * nq)  # noqa: E731
+            print(f"{n:>9} {nq:>3} | {per('blocks'):>7.3f} {per('pages'):>7.3f} | "
+                  f"{times['blocks'] / times['pages']:>5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
