@@ -1,7 +1,7 @@
 """Layout study for the bit-sliced scan: a block's planes together (the index's) vs each plane in pages of its own.
 
     python benchmarks/plane_layout.py                  # 128 bits, N = 100k, 1M, 8M (about a minute)
-    python benchmarks/plane_layout.py --n 1e6 --nq 15
+    python benchmarks/plane_layout.py --n 1e6 --nq 15 --tile 4
 
 Why this exists: a one-query search only needs the planes where the query has
 its rarer bit value (dagh.runtime._bitsliced: about half of them), yet from
@@ -150,6 +150,7 @@ def main() -> int:
     parser.add_argument("--n", default="1e5,1e6,8e6", help="gallery sizes, comma-separated")
     parser.add_argument("--bits", type=int, default=128)
     parser.add_argument("--nq", default="1,15", help="queries per pass (15: the index's 100-query batches)")
+    parser.add_argument("--tile", type=int, default=32, help="blocks a batch copies back at a time (pages)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
     set_num_threads(args.threads)
@@ -167,7 +168,7 @@ def main() -> int:
         for nq in (int(v) for v in args.nq.split(",")):
             slots = plane_lists(rng, nq, bits, m).astype(np.uint64)
             block_tile = max(1, B.TILE_BYTES // (stride * 32))
-            page_tile = 32 if nq > 1 else SUPER
+            page_tile = args.tile if nq > 1 else SUPER
             scratch = np.zeros((args.threads, max(page_tile * stride, SUPER * 9) * 4), np.uint64)
             single_offsets = slots * _u(4 * SUPER) if nq == 1 else slots * _u(4)
             times = timed({
