@@ -17,7 +17,8 @@ scan it.
 Both sides run the real counting helpers of dagh.runtime._bitsliced on random
 planes (the selection after the count is left out: it is the same for both),
 with the same threads, in alternating turns; the ratio is blocks / pages time
-(> 1: pages faster).
+(> 1: pages faster). Both layouts hold the same planes, and the script stops
+with an error if they count a different number of blocks under the bound.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ BOUND = 20           # a threshold in T units, so the compare runs; hits are cou
 _u = np.uint64
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(parallel=True, nogil=True)
 def blocks_scan(planes, n_blocks, offsets, stride, m, tile, hits):
     """Block layout: each query counts each block of a tile (reused from L1 by the group's queries)."""
     planes_at, offsets_at = address(planes), address(offsets.reshape(-1))
@@ -87,7 +88,7 @@ def _count_pages(planes_at, group_base, first, count, offsets_at, entry, length,
             store4(state, o + _u(32), c7)
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(parallel=True, nogil=True)
 def pages_scan(planes, n_blocks, offsets, stride, m, tile, hits, scratch):
     """Page layout: one query counts from the pages; a batch copies each tile into the block layout first."""
     planes_at, offsets_at = address(planes), address(offsets.reshape(-1))
@@ -123,6 +124,14 @@ def pages_scan(planes, n_blocks, offsets, stride, m, tile, hits, scratch):
                         counted = B._count(mine_at, t, stride, offsets_at, g * entries, entries, m, flip)
                         found += any4(B._below(counted, BOUND, True))
         hits[c] = found
+
+
+def to_pages(block_planes, n_blocks, stride):
+    """The same planes in the page layout: group, slot, block within the group, lane."""
+    groups = -(-n_blocks // SUPER)
+    padded = np.zeros((groups * SUPER, stride, 4), np.uint64)
+    padded[:n_blocks] = block_planes.reshape(n_blocks, stride, 4)
+    return np.ascontiguousarray(padded.reshape(groups, SUPER, stride, 4).transpose(0, 2, 1, 3)).reshape(-1)
 
 
 def plane_lists(rng, queries, bits, m):
@@ -161,9 +170,8 @@ def main() -> int:
     print(f"{'N':>9} {'nq':>3} | {'blocks':>7} {'pages':>7} | {'ratio':>6}")
     for n in (int(float(v)) for v in args.n.split(",")):
         n_blocks = -(-n // B.BLOCK_CODES)
-        groups = -(-n_blocks // SUPER)
         block_planes = rng.integers(0, 2**63, n_blocks * stride * 4, dtype=np.uint64)
-        page_planes = rng.integers(0, 2**63, groups * SUPER * stride * 4, dtype=np.uint64)
+        page_planes = to_pages(block_planes, n_blocks, stride)
         hits = np.zeros(args.threads, np.int64)
         for nq in (int(v) for v in args.nq.split(",")):
             slots = plane_lists(rng, nq, bits, m).astype(np.uint64)
@@ -171,11 +179,19 @@ def main() -> int:
             page_tile = args.tile if nq > 1 else SUPER
             scratch = np.zeros((args.threads, max(page_tile * stride, SUPER * 9) * 4), np.uint64)
             single_offsets = slots * _u(4 * SUPER) if nq == 1 else slots * _u(4)
-            times = timed({
+            competitors = {
                 "blocks": lambda: blocks_scan(block_planes, n_blocks, slots * _u(4), stride, m, block_tile, hits),
                 "pages": lambda: pages_scan(page_planes, n_blocks, single_offsets, stride, m, page_tile, hits,
                                             scratch),
-            }, turns=6, calls=max(2, int(2e6 // (n * nq))))
+            }
+            under = {}
+            for name, scan in competitors.items():
+                scan()
+                under[name] = int(hits.sum())
+            if under["blocks"] != under["pages"]:
+                raise SystemExit(f"the layouts disagree: {under['blocks']} blocks under the bound from blocks, "
+                                 f"{under['pages']} from pages (N={n}, nq={nq})")
+            times = timed(competitors, turns=6, calls=max(2, int(2e6 // (n * nq))))
             per = lambda name: 1e9 * times[name] / (n * nq)  # noqa: E731
             print(f"{n:>9} {nq:>3} | {per('blocks'):>7.3f} {per('pages'):>7.3f} | "
                   f"{times['blocks'] / times['pages']:>5.2f}x")
