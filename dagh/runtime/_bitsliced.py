@@ -441,6 +441,53 @@ def guessed_limits_serial(planes, bits, n, offsets, plan, k, limits):
 
 # -- the scan ---------------------------------------------------------------------------
 
+@njit(inline="always")
+def file_under(counted, block, n, u, ext, offset, wide, scratch, g, c, k, bins, cap, cand_d, cand_p, size, counts, cum,
+               total):
+    """File the codes of ``block`` whose distance lies under the bound (min(u, ext)); returns the new u.
+
+    ``counted``: the block's T planes (_count), d = T + offset. Shared by the
+    block scan below and the one-query page scan (dagh.runtime._pages).
+    """
+    under = _below(counted, min(u, ext) - offset, wide)
+    if (block + 1) * BLOCK_CODES > n:  # the gallery's last block: codes past n are not in it
+        under = under & _valid(scratch, block, n)
+    if any4(under):  # rare once U settles: file the codes under it, in position order
+        for p in range(_PLANES):
+            store4(scratch, _u(4 * p), counted[p])
+        store4(scratch, _u(_MASK), under)
+        if _marked(scratch) > k:
+            # More than k codes of this block under the bound (the first blocks): a code
+            # beyond the block's own k-th smallest cannot be in the top k; do not file it.
+            under = under & _below(counted, _kth_smallest(scratch, k) + 1, wide)
+            store4(scratch, _u(_MASK), under)
+        for lane in range(4):
+            mask = scratch[_MASK + lane]
+            if not mask:
+                continue
+            # The lane's T bits, in registers: _accept's stores could alias scratch, which
+            # would make the compiler reload all nine per code.
+            w0, w1, w2, w3, w4, w5, w6, w7, w8 = (scratch[lane], scratch[4 + lane], scratch[8 + lane],
+                                                  scratch[12 + lane], scratch[16 + lane],
+                                                  scratch[20 + lane], scratch[24 + lane],
+                                                  scratch[28 + lane], scratch[32 + lane])
+            while mask:
+                b = trailing_zeros64(mask)
+                mask &= mask - _u(1)
+                t = np.int64(((w0 >> b) & _u(1)) | (((w1 >> b) & _u(1)) << _u(1))
+                             | (((w2 >> b) & _u(1)) << _u(2)) | (((w3 >> b) & _u(1)) << _u(3))
+                             | (((w4 >> b) & _u(1)) << _u(4)) | (((w5 >> b) & _u(1)) << _u(5))
+                             | (((w6 >> b) & _u(1)) << _u(6)) | (((w7 >> b) & _u(1)) << _u(7))
+                             | (((w8 >> b) & _u(1)) << _u(8)))
+                d = t + offset
+                if d < u and d < ext:  # u falls as codes are filed
+                    position = block * BLOCK_CODES + lane * 64 + np.int64(b)
+                    u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum,
+                                total, position)
+    return u
+
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def topk_scan(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n):
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.
@@ -492,41 +539,8 @@ def _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, start_limits, share
             entry = g * entries
             for block in range(tile_start, tile_end):
                 counted = _count(planes_at, block, stride, offsets_at, entry, length, m, flip)
-                under = _below(counted, min(u, ext) - offset, wide)
-                if (block + 1) * BLOCK_CODES > n:  # the gallery's last block: codes past n are not in it
-                    under = under & _valid(scratch, block, n)
-                if any4(under):  # rare once U settles: file the codes under it, in position order
-                    for p in range(_PLANES):
-                        store4(scratch, _u(4 * p), counted[p])
-                    store4(scratch, _u(_MASK), under)
-                    if _marked(scratch) > k:
-                        # More than k codes of this block under the bound (the first blocks): a code
-                        # beyond the block's own k-th smallest cannot be in the top k; do not file it.
-                        under = under & _below(counted, _kth_smallest(scratch, k) + 1, wide)
-                        store4(scratch, _u(_MASK), under)
-                    for lane in range(4):
-                        mask = scratch[_MASK + lane]
-                        if not mask:
-                            continue
-                        # The lane's T bits, in registers: _accept's stores could alias scratch, which
-                        # would make the compiler reload all nine per code.
-                        w0, w1, w2, w3, w4, w5, w6, w7, w8 = (scratch[lane], scratch[4 + lane], scratch[8 + lane],
-                                                              scratch[12 + lane], scratch[16 + lane],
-                                                              scratch[20 + lane], scratch[24 + lane],
-                                                              scratch[28 + lane], scratch[32 + lane])
-                        while mask:
-                            b = trailing_zeros64(mask)
-                            mask &= mask - _u(1)
-                            t = np.int64(((w0 >> b) & _u(1)) | (((w1 >> b) & _u(1)) << _u(1))
-                                         | (((w2 >> b) & _u(1)) << _u(2)) | (((w3 >> b) & _u(1)) << _u(3))
-                                         | (((w4 >> b) & _u(1)) << _u(4)) | (((w5 >> b) & _u(1)) << _u(5))
-                                         | (((w6 >> b) & _u(1)) << _u(6)) | (((w7 >> b) & _u(1)) << _u(7))
-                                         | (((w8 >> b) & _u(1)) << _u(8)))
-                            d = t + offset
-                            if d < u and d < ext:  # u falls as codes are filed
-                                position = block * BLOCK_CODES + lane * 64 + np.int64(b)
-                                u = _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum,
-                                            total, position)
+                u = file_under(counted, block, n, u, ext, offset, wide, scratch, g, c, k, bins, cap, cand_d, cand_p,
+                               size, counts, cum, total)
             limit[g] = u
             # Published once earned (k candidates at or below it), not while it is a guess; and only when it
             # changed, so the line the other chunks read stays shared in their caches.

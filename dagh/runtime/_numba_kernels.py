@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from dagh.runtime import _bitsliced
+from dagh.runtime import _bitsliced, _pages
 from dagh.runtime._simd import popcount, trailing_zeros64
 from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound, merge_topk
 
@@ -262,8 +262,10 @@ def _finish(ids, positions, counts, out_d, out_i):
 
 
 @njit(inline="always")
-def _bitsliced_pass(planes, n, packed, k, bits, chunk, n_chunks, cap, guess, out_d, positions, counts):
-    """One pass of knn_bitsliced over the gallery for the queries ``packed``: their top k, merged."""
+def _bitsliced_pass(planes, pages, n, packed, k, bits, chunk, n_chunks, cap, guess, out_d, positions, counts):
+    """One pass of knn_bitsliced over the gallery for the queries ``packed``: their top k, merged.
+
+    A pass of one query reads the page copy where there is one (dagh.runtime._pages)."""
     cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, packed.shape[0], cap, bits + 1)
     offsets, plan = _bitsliced.query_plans(packed, bits)
     limits = np.full(packed.shape[0], bits + 1, np.int64)
@@ -272,7 +274,14 @@ def _bitsliced_pass(planes, n, packed, k, bits, chunk, n_chunks, cap, guess, out
             _bitsliced.guessed_limits(planes, bits, n, offsets, plan, k, limits)
         else:
             _bitsliced.guessed_limits_serial(planes, bits, n, offsets, plan, k, limits)
-    if n_chunks > 1:
+    if packed.shape[0] == 1 and pages.size:
+        page_offsets = offsets[0] * np.uint64(_pages.SUPER)
+        if n_chunks > 1:
+            _pages.topk_scan(pages, bits, n, page_offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n)
+        else:
+            _pages.topk_scan_serial(pages, bits, n, page_offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p,
+                                    cand_n)
+    elif n_chunks > 1:
         _bitsliced.topk_scan(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n)
     else:  # one chunk: starting the thread pool would cost more than it saves
         _bitsliced.topk_scan_serial(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p,
@@ -281,9 +290,11 @@ def _bitsliced_pass(planes, n, packed, k, bits, chunk, n_chunks, cap, guess, out
 
 
 @njit(nogil=True, cache=True)
-def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
+def knn_bitsliced(planes, pages, n, ids, packed, k, bits, chunk, group, out_d, out_i):
     """Exact k-nearest search over the bit-sliced copy (dagh.runtime._bitsliced), codes of up to 255 bits.
 
+    ``pages``: the page copy of the same planes (dagh.runtime._pages) that
+    one-query passes read, or an empty array where the index keeps none.
     ``packed``: the queries as packed uint8 rows. Fills ``out_d`` (int32
     [nq, k]) and ``out_i`` (int64 [nq, k]) with distances and ids, -1 past n
     (outputs come in: numba returning arrays costs ~1 us each). Chunks of
@@ -295,7 +306,7 @@ def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
 
     Note for development: numba's on-disk cache of this function embeds the
     kernels it calls but is invalidated only by changes to this file; after
-    editing _bitsliced.py, _topk.py or _simd.py alone, delete
+    editing _bitsliced.py, _pages.py, _topk.py or _simd.py alone, delete
     dagh/runtime/__pycache__/*.nbi (an installed upgrade replaces every file,
     so users are not affected).
     """
@@ -303,14 +314,15 @@ def knn_bitsliced(planes, n, ids, packed, k, bits, chunk, group, out_d, out_i):
     nq = packed.shape[0]
     for start in range(0, nq, group):
         end = min(nq, start + group)
-        _bitsliced_pass(planes, n, packed[start:end], k, bits, chunk, n_chunks, cap, True, out_d[start:end],
-                        positions[start:end], counts[start:end])
+        _bitsliced_pass(planes, pages, n, packed[start:end], k, bits, chunk, n_chunks, cap, True,
+                        out_d[start:end], positions[start:end], counts[start:end])
     redo = np.nonzero(counts < min(k, n))[0]
     if redo.size:  # a guess fell below the k-th distance: those queries again, from no threshold
         again_d = np.empty((redo.size, k), np.int32)
         again_p = np.empty((redo.size, k), np.int64)
         again_n = np.empty(redo.size, np.int64)
-        _bitsliced_pass(planes, n, packed[redo], k, bits, chunk, n_chunks, cap, False, again_d, again_p, again_n)
+        _bitsliced_pass(planes, pages, n, packed[redo], k, bits, chunk, n_chunks, cap, False, again_d, again_p,
+                        again_n)
         for r in range(redo.size):
             out_d[redo[r]] = again_d[r]
             positions[redo[r]] = again_p[r]

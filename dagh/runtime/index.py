@@ -49,7 +49,7 @@ class _Snapshot:
     columns: np.ndarray  # [words, capacity] of lane_dtype(bits), word-major; codes past n are not part of it
     n: int
     ids: np.ndarray      # int64 [n]
-    planes: np.ndarray | None = None  # the CPU backend's bit-sliced copy (dagh.runtime._bitsliced), if it keeps one
+    planes: object = None  # the backend's own copy (Backend.mirror): the CPU backend's bit-sliced copies
 
     @property
     def rows(self) -> np.ndarray:
@@ -208,15 +208,28 @@ class Backend:
         return float(lane_dtype(bits).itemsize * words_per_code(bits))
 
 
+_NO_PAGES = np.zeros(0, np.uint64)
+
+
+@dataclass(frozen=True)
+class _BitSlicedCopies:
+    """The CPU backend's copies of the gallery: blocks (dagh.runtime._bitsliced) and pages (dagh.runtime._pages)."""
+
+    blocks: np.ndarray
+    pages: np.ndarray  # empty below the backend's pages_min_codes
+
+
 class _NumbaBackend(Backend):
     """Compiled fused scan + exact selection on the CPU (dagh.runtime._numba_kernels)."""
 
     def __init__(self, bits: int):
         numba = require("numba", extra="index", purpose="the CPU Hamming index (backend='cpu')")
-        from dagh.runtime import _bitsliced, _numba_kernels
+        from dagh.runtime import _bitsliced, _numba_kernels, _pages
 
         self.kernels = _numba_kernels
         self.bitsliced = _bitsliced
+        self.pages = _pages
+        self.pages_min_codes = _pages.PAGES_MIN_CODES  # tests lower it to reach the page scan on small galleries
         self.threads = _thread_count_reader(numba)  # read per search: numba.set_num_threads may change it
         self.bits = bits
         # Codes up to 255 bits are searched bit-sliced (a transposed copy of the gallery); longer ones word by word.
@@ -224,24 +237,43 @@ class _NumbaBackend(Backend):
         self.dtype = np.uint8 if bits <= 255 else np.uint16
         self.lock = threading.Lock()  # numba's default threading layer is not re-entrant
 
-    def mirror(self, columns, planes, start, end):
-        """The bit-sliced copy of codes [0, end), given ``planes`` holding [0, start) (None: nothing yet)."""
+    def mirror(self, columns, copy, start, end):
+        """The bit-sliced copies of codes [0, end), given ``copy`` holding [0, start) (None: nothing yet).
+
+        The block copy always; the page copy too once the gallery holds
+        ``pages_min_codes`` codes (dagh.runtime._pages: one-query searches of
+        large galleries read about half the bytes from it)."""
         # Written in place past ``start`` (invisible to searches of the shorter gallery) unless it must grow.
         if self.roles is None:
             return None
-        per_block = len(self.roles) * 4
-        needed = -(-columns.shape[1] // self.bitsliced.BLOCK_CODES) * per_block
-        if planes is None or len(planes) < needed:  # new array: searches in flight keep the old one
-            grown = np.zeros(needed, np.uint64)
-            if planes is None:
+        stride = len(self.roles)
+        capacity_blocks = -(-columns.shape[1] // self.bitsliced.BLOCK_CODES)
+        blocks, pages = (None, _NO_PAGES) if copy is None else (copy.blocks, copy.pages)
+        if blocks is None or len(blocks) < capacity_blocks * stride * 4:  # new arrays: searches keep the old
+            grown = np.zeros(capacity_blocks * stride * 4, np.uint64)
+            if blocks is None:
                 start = 0
             else:
-                grown[:len(planes)] = planes
-            planes = grown
-        if end > start:
-            with self.lock:  # a parallel kernel, like the searches: one launch at a time
-                self.bitsliced.write_planes(columns, start, end, planes, self.roles)
-        return planes
+                grown[:len(blocks)] = blocks
+            blocks = grown
+        first_block = start // self.bitsliced.BLOCK_CODES  # the blocks write_planes rewrites
+        end_block = -(-end // self.bitsliced.BLOCK_CODES)
+        if end >= self.pages_min_codes:
+            needed = self.pages.page_words(capacity_blocks, self.bits)
+            if len(pages) < needed:
+                grown = self.pages.empty_pages(needed)
+                grown[:len(pages)] = pages
+                if not len(pages):
+                    first_block = 0  # a new page copy: every block
+                pages = grown
+        else:
+            pages = _NO_PAGES
+        with self.lock:  # parallel kernels, like the searches: one launch at a time
+            if end > start:
+                self.bitsliced.write_planes(columns, start, end, blocks, self.roles)
+            if len(pages) and end_block > first_block:
+                self.pages.copy_to_pages(blocks, first_block, end_block, stride, pages)
+        return _BitSlicedCopies(blocks, pages)
 
     def scanned_bytes_per_code(self, bits: int) -> float:
         return len(self.roles) / 8 if self.roles is not None else super().scanned_bytes_per_code(bits)
@@ -259,8 +291,9 @@ class _NumbaBackend(Backend):
         chunk = self._chunking(snapshot.n)
         with self.lock:
             if self.roles is not None:
-                self.kernels.knn_bitsliced(snapshot.planes, snapshot.n, snapshot.ids, packed, k, self.bits, chunk,
-                                           QUERY_GROUP, *out)
+                copies = snapshot.planes
+                self.kernels.knn_bitsliced(copies.blocks, copies.pages, snapshot.n, snapshot.ids, packed, k, self.bits,
+                                           chunk, QUERY_GROUP, *out)
             else:
                 self.kernels.knn_words(snapshot.columns, snapshot.n, snapshot.ids, lanes_of_checked(packed, self.bits),
                                        k, self.bits + 1, chunk, QUERY_GROUP, *out)

@@ -369,7 +369,7 @@ def test_a_guess_fooled_by_clusters_in_the_sample_is_searched_again(rng, bits):
     packed = pack_codes(query)
     offsets, plan = _bitsliced.query_plans(packed, bits)
     limits = np.empty(1, np.int64)
-    _bitsliced.guessed_limits_serial(index._published.planes, bits, n, offsets, plan, k, limits)
+    _bitsliced.guessed_limits_serial(index._published.planes.blocks, bits, n, offsets, plan, k, limits)
     true_kth = np.sort((codes != query).sum(axis=1))[k - 1]
     assert limits[0] <= true_kth, "the clusters should have fooled the guess"
     got, want = index.search(query, k), ref.search(query, k)
