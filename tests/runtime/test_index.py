@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dagh.errors import ConfigError, DataError
-from dagh.runtime.bits import from_words, pack_codes, packed_bytes, to_words, unpack_codes
+from dagh.runtime.bits import pack_codes, packed_bytes, to_words, unpack_codes
 from dagh.runtime.index import HammingIndex
 
 
@@ -32,6 +32,19 @@ def brute_force(gallery, ids, queries, k):
         order = sorted(range(len(gallery)), key=lambda j: (d[j], j))[:k]
         out.append(([d[j] for j in order], [ids[j] for j in order]))
     return out
+
+
+def paged(bits, min_codes=0):
+    """A CPU index that keeps the page copy (dagh.runtime._pages) from ``min_codes`` codes on."""
+    index = HammingIndex(bits)
+    index.backend.pages_min_codes = min_codes
+    return index
+
+
+def one_by_one(index, queries, k):
+    """Each query searched alone: a one-query pass, which reads the page copy where the index keeps one."""
+    rows = [index.search(np.asarray(q)[None], k) for q in queries]
+    return np.concatenate([d for d, _ in rows]), np.concatenate([i for _, i in rows])
 
 
 @st.composite
@@ -62,6 +75,20 @@ def test_search_matches_brute_force(backend, c):
         n = len(ref_d)
         assert d[row, :n].tolist() == ref_d and i[row, :n].tolist() == ref_i
         assert (d[row, n:] == -1).all() and (i[row, n:] == -1).all()  # k larger than the gallery
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=case())
+def test_one_query_searches_of_the_page_copy_match_brute_force(c):
+    bits, gallery, ids, queries, k = c
+    index = paged(bits)
+    if len(gallery):
+        index.add(gallery, ids)
+    d, i = one_by_one(index, queries, k)
+    for row, (ref_d, ref_i) in enumerate(brute_force(gallery, ids, queries, k)):
+        n = len(ref_d)
+        assert d[row, :n].tolist() == ref_d and i[row, :n].tolist() == ref_i
+        assert (d[row, n:] == -1).all() and (i[row, n:] == -1).all()
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
@@ -171,11 +198,14 @@ def test_bits_pack_unpack_and_words(rng):
 
 
 # Up to 255 bits the scan is bit-sliced (uint16, uint32, uint64 lanes; 1..4 words), beyond word by word.
+@pytest.mark.parametrize("layout", ["blocks", "pages"])
 @pytest.mark.parametrize("bits", [12, 24, 48, 64, 65, 128, 200, 255, 256, 300])
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), k=st.sampled_from([1, 10, 100, 700]), pool=st.integers(2, 40))
-def test_block_scan_over_many_chunks_matches_numpy(bits, seed, k, pool):
-    """The vectorized block path and the thresholds chunks share, with many ties, against numpy."""
+def test_block_scan_over_many_chunks_matches_numpy(layout, bits, seed, k, pool):
+    """The vectorized block path and the thresholds chunks share, with many ties, against numpy.
+
+    ``pages``: the page copy kept and each query searched alone (5,000 codes: two page groups)."""
     import dagh.runtime.index as index_module
 
     rng = np.random.default_rng(seed)
@@ -183,12 +213,12 @@ def test_block_scan_over_many_chunks_matches_numpy(bits, seed, k, pool):
     flips = rng.random(codes.shape) < 0.02  # near-duplicates around each pool code
     codes = np.where(flips, -codes, codes)
     queries = np.concatenate([codes[rng.integers(0, len(codes), 12)], rng.choice([-1, 1], (8, bits))])
-    cpu, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+    cpu, ref = (paged(bits) if layout == "pages" else HammingIndex(bits)), HammingIndex(bits, "numpy")
     for index in (cpu, ref):
         index.add(codes)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(index_module, "MIN_CHUNK", 300)  # 5,000 codes -> 8 chunks of ~10 blocks each
-        got = cpu.search(queries, k)
+        got = one_by_one(cpu, queries, k) if layout == "pages" else cpu.search(queries, k)
     want = ref.search(queries, k)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
@@ -222,10 +252,14 @@ def test_packed_codes_round_trip_in_every_lane_width(rng, bits):
     assert index.ids.tolist() == keep
 
 
+@pytest.mark.parametrize("layout", ["blocks", "pages"])
 @pytest.mark.parametrize("bits", [12, 36, 64, 128, 255, 256])
-def test_appends_of_odd_sizes_and_removals_keep_the_bit_sliced_copy_exact(rng, bits):
-    """Appends fill blocks of 256 codes part by part (a lane shared by old and new codes); remove rebuilds."""
-    cpu, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+def test_appends_of_odd_sizes_and_removals_keep_the_bit_sliced_copy_exact(rng, bits, layout):
+    """Appends fill blocks of 256 codes part by part (a lane shared by old and new codes); remove rebuilds.
+
+    ``pages``: the page copy starts at 300 codes (midway) and grows with the gallery; queries searched alone."""
+    cpu, ref = (paged(bits, 300) if layout == "pages" else HammingIndex(bits)), HammingIndex(bits, "numpy")
+    search = (lambda q, k: one_by_one(cpu, q, k)) if layout == "pages" else cpu.search
     queries = rng.choice([-1, 1], (5, bits))
     start = 0
     for size in [1, 63, 64, 65, 200, 7, 256, 300, 1]:
@@ -234,28 +268,31 @@ def test_appends_of_odd_sizes_and_removals_keep_the_bit_sliced_copy_exact(rng, b
             index.add(codes, np.arange(start, start + size))
         start += size
         for k in (1, 17, 2000):
-            got, want = cpu.search(queries, k), ref.search(queries, k)
+            got, want = search(queries, k), ref.search(queries, k)
             assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), (size, k)
     for index in (cpu, ref):
         index.remove(np.arange(0, start, 3))
-    got, want = cpu.search(queries, 50), ref.search(queries, 50)
+    got, want = search(queries, 50), ref.search(queries, 50)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
-def test_a_search_holding_a_snapshot_is_not_disturbed_by_appends(rng):
-    """Appends write the bit-sliced copy in place past the snapshot's codes: an older snapshot sees its own gallery."""
+@pytest.mark.parametrize("layout", ["blocks", "pages"])
+def test_a_search_holding_a_snapshot_is_not_disturbed_by_appends(rng, layout):
+    """Appends write the bit-sliced copies in place past the snapshot's codes: an older snapshot sees its own gallery."""
     bits = 64
-    index = HammingIndex(bits)
+    index = paged(bits) if layout == "pages" else HammingIndex(bits)
     index.add(rng.choice([-1, 1], (300, bits)))  # the second block is partly filled
-    queries = index._words(rng.choice([-1, 1], (3, bits)), "queries")
+    queries = pack_codes(rng.choice([-1, 1], (3, bits)))  # backend.search takes checked packed rows
     snapshot = index._snapshot()
-    before = index.backend.search(snapshot, queries, 400)
+    before = [index.backend.search(snapshot, q[None], 400) for q in queries]
     # Codes equal to the queries: distance 0, they would come first if the old snapshot saw them.
     index.add(np.zeros((0, bits)))  # an empty append changes nothing
-    index.add(np.concatenate([from_lanes(queries, bits)] * 30))
-    after = index.backend.search(snapshot, queries, 400)
-    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
-    assert (index.search(from_lanes(queries, bits), 1)[0] == 0).all()
+    index.add(np.concatenate([queries] * 30))
+    after = [index.backend.search(snapshot, q[None], 400) for q in queries]
+    for b, a in zip(before, after):
+        assert np.array_equal(b[0], a[0]) and np.array_equal(b[1], a[1])
+    assert (b[0][0, :300] >= 0).all() and (b[0][0, 300:] == -1).all()  # the old snapshot's 300 codes, no more
+    assert (index.search(queries, 1)[0] == 0).all()
 
 
 @pytest.mark.parametrize("bits", [255, 256])
@@ -269,11 +306,6 @@ def test_the_longest_distances_are_counted_exactly(bits):
     got, want = index.search(code, 3), ref.search(code, 3)
     assert got[0].tolist() == want[0].tolist() == [[0, bits, bits]]
     assert got[1].tolist() == want[1].tolist() == [[1, 0, 2]]
-
-
-def from_lanes(lanes, bits):
-    """Index lanes -> packed rows (test helper)."""
-    return from_words(lanes.astype(np.uint64), bits)
 
 
 def test_scanned_bytes_per_code_follow_the_layout_searched():
@@ -351,8 +383,9 @@ def test_searches_starting_from_a_guessed_threshold_stay_exact(rng, bits, k):
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
+@pytest.mark.parametrize("layout", ["blocks", "pages"])
 @pytest.mark.parametrize("bits", [24, 128])
-def test_a_guess_fooled_by_clusters_in_the_sample_is_searched_again(rng, bits):
+def test_a_guess_fooled_by_clusters_in_the_sample_is_searched_again(rng, bits, layout):
     """Copies of the query fill sampled blocks of both halves: the guessed bound falls below the true k-th
     distance (checked), fewer than k codes lie under it, and the search runs again from no threshold."""
     from dagh.runtime import _bitsliced
@@ -363,7 +396,7 @@ def test_a_guess_fooled_by_clusters_in_the_sample_is_searched_again(rng, bits):
     query = rng.choice([-1, 1], (1, bits))
     for block in _sampled_blocks(n, k)[:2]:   # the first block of each half
         codes[block * 256: block * 256 + 40] = query
-    index, ref = HammingIndex(bits), HammingIndex(bits, "numpy")
+    index, ref = (paged(bits) if layout == "pages" else HammingIndex(bits)), HammingIndex(bits, "numpy")
     for each in (index, ref):
         each.add(codes)
     packed = pack_codes(query)
@@ -374,3 +407,25 @@ def test_a_guess_fooled_by_clusters_in_the_sample_is_searched_again(rng, bits):
     assert limits[0] <= true_kth, "the clusters should have fooled the guess"
     got, want = index.search(query, k), ref.search(query, k)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_the_page_copy_holds_the_block_copy_re_laid_and_only_from_its_threshold(rng):
+    """Pages appear once the gallery reaches pages_min_codes, hold each block's planes at their page positions
+    (group, slot, block in group, lane), start on a page boundary, and grow with appends."""
+    from dagh.runtime import _bitsliced, _pages
+
+    bits = 48
+    stride = int(_bitsliced.block_stride(bits))
+    index = paged(bits, 1000)
+    index.add(rng.choice([-1, 1], (999, bits)))
+    assert index._published.planes.pages.size == 0  # below the threshold: no page copy
+    for size in (1, 40000):  # reaching it, then past a second page group
+        index.add(rng.choice([-1, 1], (size, bits)))
+        copies = index._published.planes
+        assert copies.pages.ctypes.data % _pages.PAGE_BYTES == 0
+        n_blocks = -(-len(index) // _bitsliced.BLOCK_CODES)
+        blocks = copies.blocks[:n_blocks * stride * 4].reshape(n_blocks, stride, 4)
+        groups = -(-n_blocks // _pages.SUPER)
+        pages = copies.pages[:groups * stride * _pages.SUPER * 4].reshape(groups, stride, _pages.SUPER, 4)
+        re_laid = pages.transpose(0, 2, 1, 3).reshape(groups * _pages.SUPER, stride, 4)[:n_blocks]
+        assert np.array_equal(re_laid, blocks)
