@@ -1,6 +1,6 @@
 """Layout study for the bit-sliced scan: a block's planes together (the index's) vs each plane in pages of its own.
 
-    python benchmarks/plane_layout.py                  # 128 bits, N = 100k, 1M, 8M (about a minute)
+    python benchmarks/plane_layout.py                  # 128 bits, N = 100k, 1M, 8M, then the index at 1M (~1.5 min)
     python benchmarks/plane_layout.py --n 1e6 --nq 15 --tile 4
 
 Why this exists: a one-query search only needs the planes where the query has
@@ -154,6 +154,33 @@ def timed(competitors: dict, turns: int, calls: int) -> dict:
     return {name: float(np.median(v)) for name, v in seconds.items()}
 
 
+def index_rows(sizes, bits, threads) -> None:
+    """The whole search: HammingIndex one-query searches with its page copy and without (forced off)."""
+    from dagh.runtime.bits import pack_codes
+    from dagh.runtime.index import HammingIndex
+
+    rng = np.random.default_rng(1)
+    print(f"\nHammingIndex, {bits} bits, one query, {threads} threads; µs a search (median); ratio = blocks / pages")
+    print(f"{'N':>9} {'k':>4} | {'blocks':>7} {'pages':>7} | {'ratio':>6}")
+    for n in sizes:
+        codes = pack_codes(rng.integers(0, 2, (n, bits), dtype=np.int8))
+        queries = pack_codes(rng.integers(0, 2, (50, bits), dtype=np.int8))
+        indexes = {}
+        for layout, threshold in (("blocks", 1 << 62), ("pages", 0)):
+            indexes[layout] = HammingIndex(bits)
+            indexes[layout].backend.pages_min_codes = threshold
+            indexes[layout].add(codes)
+        for k in (1, 10, 100):
+            results = [indexes[layout].search(queries[:5], k) for layout in indexes]
+            if not all(np.array_equal(a, b) for a, b in zip(*results)):
+                raise SystemExit(f"the layouts' searches disagree (N={n}, k={k})")
+            calls = {layout: (lambda index: lambda: [index.search(queries[i:i + 1], k) for i in range(10)])(index)
+                     for layout, index in indexes.items()}
+            times = timed(calls, turns=8, calls=3)
+            us = {layout: 1e6 * t / 10 for layout, t in times.items()}
+            print(f"{n:>9} {k:>4} | {us['blocks']:>7.0f} {us['pages']:>7.0f} | {us['blocks'] / us['pages']:>5.2f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", default="1e5,1e6,8e6", help="gallery sizes, comma-separated")
@@ -161,6 +188,7 @@ def main() -> int:
     parser.add_argument("--nq", default="1,15", help="queries per pass (15: the index's 100-query batches)")
     parser.add_argument("--tile", type=int, default=32, help="blocks a batch copies back at a time (pages)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--index", default="1e6", help="gallery sizes for the whole-search rows ('' for none)")
     args = parser.parse_args()
     set_num_threads(args.threads)
     bits, stride, m = args.bits, int(B.block_stride(args.bits)), int(B.popcount_planes(args.bits))
@@ -195,6 +223,8 @@ def main() -> int:
             per = lambda name: 1e9 * times[name] / (n * nq)  # noqa: E731
             print(f"{n:>9} {nq:>3} | {per('blocks'):>7.3f} {per('pages'):>7.3f} | "
                   f"{times['blocks'] / times['pages']:>5.2f}x")
+    if args.index:
+        index_rows([int(float(v)) for v in args.index.split(",")], bits, args.threads)
     return 0
 
 

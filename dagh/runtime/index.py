@@ -229,11 +229,12 @@ class _NumbaBackend(Backend):
         self.kernels = _numba_kernels
         self.bitsliced = _bitsliced
         self.pages = _pages
-        self.pages_min_codes = _pages.PAGES_MIN_CODES  # tests lower it to reach the page scan on small galleries
         self.threads = _thread_count_reader(numba)  # read per search: numba.set_num_threads may change it
         self.bits = bits
         # Codes up to 255 bits are searched bit-sliced (a transposed copy of the gallery); longer ones word by word.
         self.roles = _bitsliced.plane_roles(bits) if bits <= _bitsliced.MAX_BITS else None
+        # From this gallery size on, one-query searches read a page copy (tests lower it for small galleries).
+        self.pages_min_codes = _pages.min_codes(bits) if self.roles is not None else 0
         self.dtype = np.uint8 if bits <= 255 else np.uint16
         self.lock = threading.Lock()  # numba's default threading layer is not re-entrant
 

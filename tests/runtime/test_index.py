@@ -429,3 +429,20 @@ def test_the_page_copy_holds_the_block_copy_re_laid_and_only_from_its_threshold(
         pages = copies.pages[:groups * stride * _pages.SUPER * 4].reshape(groups, stride, _pages.SUPER, 4)
         re_laid = pages.transpose(0, 2, 1, 3).reshape(groups * _pages.SUPER, stride, 4)[:n_blocks]
         assert np.array_equal(re_laid, blocks)
+
+
+def test_the_page_copy_threshold_follows_the_last_level_cache(tmp_path):
+    """min_codes: the block copy past half the largest cache sysfs reports; a default where it reports none."""
+    from dagh.runtime import _bitsliced, _pages
+
+    for name, level, size in (("index0", 1, "32K"), ("index2", 2, "1024K"), ("index3", 3, "32768K")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "level").write_text(f"{level}\n")
+        (tmp_path / name / "size").write_text(f"{size}\n")
+    (tmp_path / "index9").mkdir()  # unreadable entries are skipped
+    assert _pages.last_level_cache_bytes(str(tmp_path)) == 32 << 20
+    assert _pages.last_level_cache_bytes(str(tmp_path / "nothing")) is None
+    per_code = _bitsliced.block_stride(128) / 8  # 17.25 bytes
+    assert _pages.min_codes(128, 32 << 20) == int(np.ceil((16 << 20) / per_code))  # 972,593: 1M codes qualify
+    assert _pages.min_codes(64, 32 << 20) > 1_000_000  # 1M 64-bit codes (9 MB) stay in cache: no pages
+    assert _pages.min_codes(12, 64 << 10) == _pages.SUPER * _bitsliced.BLOCK_CODES  # never below one page group
