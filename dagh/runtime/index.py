@@ -8,10 +8,16 @@
 Results are exact and deterministic: ordered by (distance, insertion order).
 Where k exceeds the gallery, the rows are padded with distance -1 and id -1.
 
+Memory (CPU backend): the word-major codes, plus for codes of up to 255 bits a
+bit-sliced copy of about the same size (dagh.runtime._bitsliced), plus, once
+that copy outgrows half the last-level cache, a second one laid out in pages
+for one-query searches (dagh.runtime._pages): 16 + 17.25 + 17.25 bytes a
+128-bit code at 1M codes.
+
 Thread safety: concurrent ``search`` calls are safe, and ``add``/``remove`` may
 run while searches are in flight: writers never modify what a search already
 holds (appends go past the snapshot a search took, and where they share a
-word of the bit-sliced copy with older codes they write those codes' bits
+word of a bit-sliced copy with older codes they write those codes' bits
 unchanged; ``remove`` builds new arrays), so a search sees the gallery as it
 was when it started. A writer publishes each new state by one reference
 assignment, so searches take no lock to read it. The parallel scans
