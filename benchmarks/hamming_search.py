@@ -10,7 +10,8 @@ shared host hits all alike), and prints queries/s and the ratio of HammingIndex 
 machine's own XOR+popcount streaming rate over the same gallery words and
 reports the single-query scan rate of HammingIndex as a share of it (the
 whole search call, Python included, against a bare compiled loop over as many
-bytes as the scan reads).
+bytes as the scan reads: with a page copy, dagh.runtime._pages, at most the
+popcount's planes and half the code's).
 
 faiss gets codes at their natural byte length (ceil(bits/8) bytes), as a user
 would add them ("faiss"), and, for lengths that are not whole 64-bit words,
@@ -114,10 +115,11 @@ def main() -> int:
                 if bits % 64:
                     padded = faiss.IndexBinaryFlat(words.shape[1] * 64)
                     padded.add(words.view(np.uint8))
-            # The machine's own XOR+popcount rate over as many bytes as the scan reads (the
-            # bit-sliced copy for codes up to 255 bits; else the words), read as 64-bit words:
-            # the ceiling of any scan over those bytes. Timed in turns with the k=1 single query.
-            scanned_words = -(-int(n * index.scanned_bytes_per_code) // 8)  # 2.25 bytes a code at 12 bits
+            # The machine's own XOR+popcount rate over as many bytes as a one-query scan reads
+            # (the bit-sliced copy for codes up to 255 bits, at most half its code planes where the
+            # index reads its page copy; else the words), read as 64-bit words: the ceiling of any
+            # scan over those bytes. Timed in turns with the k=1 single query.
+            scanned_words = -(-int(n * index.one_query_bytes_per_code) // 8)  # 2.25 bytes a code at 12 bits
             stream_words = rng.integers(0, 2**63, (1, scanned_words), dtype=np.uint64)
             for k in args.k:
                 for nq in args.nq:

@@ -153,6 +153,11 @@ class HammingIndex:
         return self._backend.scanned_bytes_per_code(self.bits)
 
     @property
+    def one_query_bytes_per_code(self) -> float:
+        """Bytes per code a one-query search reads at most (less than the layout where it reads a page copy)."""
+        return self._backend.one_query_bytes_per_code(self.bits, len(self))
+
+    @property
     def backend(self):
         """The backend object, for diagnostics (the GPU's ``last_scan_seconds``, say)."""
         return self._backend
@@ -212,6 +217,10 @@ class Backend:
     def scanned_bytes_per_code(self, bits: int) -> float:
         """Bytes a search reads per gallery code: by default the stored words."""
         return float(lane_dtype(bits).itemsize * words_per_code(bits))
+
+    def one_query_bytes_per_code(self, bits: int, n: int) -> float:
+        """Bytes per code a one-query search of ``n`` codes reads at most: by default as any search."""
+        return self.scanned_bytes_per_code(bits)
 
 
 _NO_PAGES = np.zeros(0, np.uint64)
@@ -284,6 +293,12 @@ class _NumbaBackend(Backend):
 
     def scanned_bytes_per_code(self, bits: int) -> float:
         return len(self.roles) / 8 if self.roles is not None else super().scanned_bytes_per_code(bits)
+
+    def one_query_bytes_per_code(self, bits: int, n: int) -> float:
+        if self.roles is None or n < self.pages_min_codes:
+            return self.scanned_bytes_per_code(bits)
+        # From the page copy: the popcount's planes and the longest list of planes a query counts.
+        return (self.bitsliced.popcount_planes(bits) + self.bitsliced.plan_entries(bits)) / 8
 
     def _chunking(self, n: int) -> int:
         """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny.

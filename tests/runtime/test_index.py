@@ -318,6 +318,16 @@ def test_scanned_bytes_per_code_follow_the_layout_searched():
     assert HammingIndex(36, "numpy").scanned_bytes_per_code == 8.0
 
 
+def test_one_query_bytes_per_code_count_the_page_copy_where_one_is_read(rng):
+    """With a page copy a one-query search reads the popcount's planes and at most half the code's planes."""
+    index = paged(128, min_codes=1000)
+    index.add(rng.choice([-1, 1], (999, 128)))
+    assert index.one_query_bytes_per_code == index.scanned_bytes_per_code == 138 / 8  # no page copy yet
+    index.add(rng.choice([-1, 1], (1, 128)))
+    assert index.one_query_bytes_per_code == (8 + 64) / 8
+    assert HammingIndex(300).one_query_bytes_per_code == 40.0
+
+
 @pytest.mark.parametrize("bits", [1, 2, 3, 12, 24, 36, 64, 127, 128, 255])
 def test_every_query_weight_is_counted_exactly(rng, bits):
     """The bit-sliced scan counts over the query's rarer bit value (its one bits or its zero bits) and pads
