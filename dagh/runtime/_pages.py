@@ -17,7 +17,7 @@ exactly as the block scan does (_bitsliced.file_under).
 Measured (benchmarks/plane_layout.py, 128 bits, 2 threads): one query 1.45-1.90x
 faster at 1M codes, 1.6-1.7x at 8M, no better at 100k (in cache); batches read
 it 20-45% slower than blocks, so they keep the block copy, and this one is
-kept only for galleries whose block copy outgrows half the last-level cache
+kept only for galleries whose block copy outgrows a core's L2 cache
 (``min_codes``; it doubles the bit-sliced memory).
 """
 
@@ -40,13 +40,13 @@ from dagh.runtime._topk import _chunk_state, _other_chunks_bound
 
 SUPER = 128                  # blocks a page group holds: 128 blocks x 32 bytes = one 4 KB page a plane
 PAGE_BYTES = SUPER * 32
-UNKNOWN_CACHE_BYTES = 16 << 20   # assumed where the system does not say
+UNKNOWN_L2_BYTES = 1 << 20   # assumed where the system does not say
 _COUNTED = 9                 # planes of T per block in the count buffer
 _u = np.uint64
 
 
-def last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
-    """The size of CPU 0's highest-level cache (Linux sysfs), or None where the system does not say."""
+def cache_bytes(level: int, root: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
+    """The size of CPU 0's largest data or unified cache of ``level`` (Linux sysfs), or None where none is listed."""
     import glob
     import os
 
@@ -54,29 +54,32 @@ def last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> 
     for entry in glob.glob(os.path.join(root, "index*")):
         try:
             with open(os.path.join(entry, "level")) as f:
-                level = int(f.read())
+                found = int(f.read())
+            with open(os.path.join(entry, "type")) as f:
+                kind = f.read().strip()
             with open(os.path.join(entry, "size")) as f:
                 text = f.read().strip().upper()
         except (OSError, ValueError):
             continue
         scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
         digits = text.rstrip("KMG")
-        if digits.isdigit() and (best is None or level > best[0]):
-            best = (level, int(digits) * scale)
-    return best[1] if best else None
+        if found == level and kind != "Instruction" and digits.isdigit():
+            best = max(best or 0, int(digits) * scale)
+    return best
 
 
-def min_codes(bits: int, cache_bytes: int | None = None) -> int:
-    """The gallery size from which the index keeps a page copy: its block copy past half the last-level cache.
+def min_codes(bits: int, l2_bytes: int | None = None) -> int:
+    """The gallery size from which the index keeps a page copy: its block copy as large as a core's L2 cache.
 
-    Below that the block copy stays in cache and one-query scans of it are as
-    fast or faster (here, 32 MiB L3, one query: 500k 128-bit codes, 8.6 MB,
-    equal; 1M 64-bit, 9 MB, pages 5% slower; 1M 128-bit, 17 MB, 1.7-1.9x;
-    2M 64-bit, 18 MB, 2.2x). At least one page group.
+    Smaller copies stay in the caches between searches and read as fast from
+    blocks. Measured here (512 KiB L2 a core, 32 MiB L3; `benchmarks/plane_layout.py
+    --index`, one query, blocks / pages): 100k 12-64-bit codes (0.2-0.9 MB)
+    0.88-1.18x; 500k 12-bit (1.1 MB) 1.0-1.15x; 100k 128-bit (1.7 MB) 1.15-1.24x;
+    500k 48/64-bit (3.5/4.5 MB) 1.11-1.49x; 1M 128-bit 1.5-2x. At least one page group.
     """
-    cache = cache_bytes or last_level_cache_bytes() or UNKNOWN_CACHE_BYTES
+    cache = l2_bytes or cache_bytes(2) or UNKNOWN_L2_BYTES
     per_code = int(block_stride(bits)) / 8
-    return max(SUPER * BLOCK_CODES, int(np.ceil(cache / 2 / per_code)))
+    return max(SUPER * BLOCK_CODES, int(np.ceil(cache / per_code)))
 
 
 def page_words(blocks: int, bits: int) -> int:

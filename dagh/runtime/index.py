@@ -10,9 +10,9 @@ Where k exceeds the gallery, the rows are padded with distance -1 and id -1.
 
 Memory (CPU backend): the word-major codes, plus for codes of up to 255 bits a
 bit-sliced copy of about the same size (dagh.runtime._bitsliced), plus, once
-that copy outgrows half the last-level cache, a second one laid out in pages
-for one-query searches (dagh.runtime._pages): 16 + 17.25 + 17.25 bytes a
-128-bit code at 1M codes.
+that copy outgrows a core's L2 cache, a second one laid out in pages for
+one-query searches (dagh.runtime._pages): 16 + 17.25 + 17.25 bytes a 128-bit
+code.
 
 Thread safety: concurrent ``search`` calls are safe, and ``add``/``remove`` may
 run while searches are in flight: writers never modify what a search already

@@ -441,18 +441,20 @@ def test_the_page_copy_holds_the_block_copy_re_laid_and_only_from_its_threshold(
         assert np.array_equal(re_laid, blocks)
 
 
-def test_the_page_copy_threshold_follows_the_last_level_cache(tmp_path):
-    """min_codes: the block copy past half the largest cache sysfs reports; a default where it reports none."""
+def test_the_page_copy_threshold_follows_the_l2_cache(tmp_path):
+    """min_codes: the block copy as large as the largest level-2 data cache sysfs lists; a default where none."""
     from dagh.runtime import _bitsliced, _pages
 
-    for name, level, size in (("index0", 1, "32K"), ("index2", 2, "1024K"), ("index3", 3, "32768K")):
+    for name, level, kind, size in (("index0", 1, "Data", "32K"), ("index1", 2, "Instruction", "4096K"),
+                                     ("index2", 2, "Unified", "512K"), ("index3", 3, "Unified", "32768K")):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "level").write_text(f"{level}\n")
-        (tmp_path / name / "size").write_text(f"{size}\n")
+        for field, value in (("level", level), ("type", kind), ("size", size)):
+            (tmp_path / name / field).write_text(f"{value}\n")
     (tmp_path / "index9").mkdir()  # unreadable entries are skipped
-    assert _pages.last_level_cache_bytes(str(tmp_path)) == 32 << 20
-    assert _pages.last_level_cache_bytes(str(tmp_path / "nothing")) is None
-    per_code = _bitsliced.block_stride(128) / 8  # 17.25 bytes
-    assert _pages.min_codes(128, 32 << 20) == int(np.ceil((16 << 20) / per_code))  # 972,593: 1M codes qualify
-    assert _pages.min_codes(64, 32 << 20) > 1_000_000  # 1M 64-bit codes (9 MB) stay in cache: no pages
-    assert _pages.min_codes(12, 64 << 10) == _pages.SUPER * _bitsliced.BLOCK_CODES  # never below one page group
+    assert _pages.cache_bytes(2, str(tmp_path)) == 512 << 10  # not the instruction cache
+    assert _pages.cache_bytes(3, str(tmp_path)) == 32 << 20
+    assert _pages.cache_bytes(2, str(tmp_path / "nothing")) is None
+    per_code = _bitsliced.block_stride(64) / 8  # 9 bytes
+    assert _pages.min_codes(64, 1 << 20) == int(np.ceil((1 << 20) / per_code))
+    assert _pages.min_codes(12, 4 << 20) > _pages.min_codes(64, 4 << 20)  # shorter codes: more of them fit
+    assert _pages.min_codes(128, 64 << 10) == _pages.SUPER * _bitsliced.BLOCK_CODES  # never below one page group
