@@ -68,8 +68,26 @@ def cache_bytes(level: int, root: str = "/sys/devices/system/cpu/cpu0/cache") ->
     return best
 
 
+MAX_TOUCHED_SHARE = 0.6      # keep pages only where a one-query scan touches at most this share of the planes
+NEVER = np.iinfo(np.int64).max
+
+
+def touched_share(bits: int) -> float:
+    """The share of a block's planes a one-query scan of the page copy touches at most (popcount + longest list)."""
+    from dagh.runtime._bitsliced import plan_entries
+
+    return (int(popcount_planes(bits)) + int(plan_entries(bits))) / int(block_stride(bits))
+
+
 def min_codes(bits: int, l2_bytes: int | None = None) -> int:
     """The gallery size from which the index keeps a page copy: its block copy as large as a core's L2 cache.
+
+    Never (``NEVER``) for code lengths where a one-query scan would still touch
+    more than MAX_TOUCHED_SHARE of the planes (12, 24, 36, 40 bits: the list
+    padded to 8 planes and the popcount's leave little unread): measured at 1M
+    codes, 12 and 24 bits, warm, pages 0.94-1.05x and the streaming share fell
+    (24 bits: 63%); 16 bits (0.59) tied warm, 1.27-1.31x cold; 32 bits (0.55)
+    1.15-1.34x warm, 1.43-1.47x cold.
 
     Smaller copies stay in the caches between searches and read as fast from
     blocks. Measured here (512 KiB L2 a core, 32 MiB L3; `benchmarks/plane_layout.py
@@ -77,6 +95,8 @@ def min_codes(bits: int, l2_bytes: int | None = None) -> int:
     0.88-1.18x; 500k 12-bit (1.1 MB) 1.0-1.15x; 100k 128-bit (1.7 MB) 1.15-1.24x;
     500k 48/64-bit (3.5/4.5 MB) 1.11-1.49x; 1M 128-bit 1.5-2x. At least one page group.
     """
+    if touched_share(bits) > MAX_TOUCHED_SHARE:
+        return NEVER
     cache = l2_bytes or cache_bytes(2) or UNKNOWN_L2_BYTES
     per_code = int(block_stride(bits)) / 8
     return max(SUPER * BLOCK_CODES, int(np.ceil(cache / per_code)))

@@ -456,5 +456,8 @@ def test_the_page_copy_threshold_follows_the_l2_cache(tmp_path):
     assert _pages.cache_bytes(2, str(tmp_path / "nothing")) is None
     per_code = _bitsliced.block_stride(64) / 8  # 9 bytes
     assert _pages.min_codes(64, 1 << 20) == int(np.ceil((1 << 20) / per_code))
-    assert _pages.min_codes(12, 4 << 20) > _pages.min_codes(64, 4 << 20)  # shorter codes: more of them fit
+    assert _pages.min_codes(32, 4 << 20) > _pages.min_codes(64, 4 << 20)  # shorter codes: more of them fit
+    # Where a one-query scan would touch most planes anyway (the list padded to 8, the popcount's): never.
+    assert [bits for bits in (12, 16, 24, 32, 36, 48, 64, 128) if _pages.min_codes(bits, 1 << 20) == _pages.NEVER] \
+        == [12, 24, 36]
     assert _pages.min_codes(128, 64 << 10) == _pages.SUPER * _bitsliced.BLOCK_CODES  # never below one page group
