@@ -30,9 +30,9 @@ import numpy as np
 from numba import njit, prange, set_num_threads
 
 from dagh.runtime import _bitsliced as B
+from dagh.runtime._pages import SUPER, _count_group
 from dagh.runtime._simd import address, any4, load4, splat4, store4
 
-SUPER = 128          # blocks a page group holds: 128 blocks x 32 bytes = one 4 KB page per plane
 BOUND = 20           # a threshold in T units, so the compare runs; hits are counted, not filed
 _u = np.uint64
 
@@ -55,39 +55,6 @@ def blocks_scan(planes, n_blocks, offsets, stride, m, tile, hits):
         hits[c] = found
 
 
-@njit(inline="always")
-def _count_pages(planes_at, group_base, first, count, offsets_at, entry, length, m, state):
-    """One query's T planes for blocks first..first+count of a page group, 8 listed planes at a time, into state."""
-    flip = splat4(_u(0))
-    unflip = ~flip
-    sa = address(state)
-    page = SUPER * 4
-    for t in range(count):  # start: the popcount planes
-        base = group_base + _u((first + t) * 4)
-        for p in range(8):
-            value = load4(planes_at, base + _u(p * page)) ^ unflip if p < m else splat4(_u(0))
-            store4(state, _u((t * 9 + p) * 4), value)
-        store4(state, _u((t * 9 + 8) * 4), splat4(_u(0)))
-    for e in range(entry, entry + length, 8):
-        for t in range(count):
-            base = group_base + _u((first + t) * 4)
-            o = _u(t * 36)
-            c0, c1, c2, c3 = load4(sa, o + _u(4)), load4(sa, o + _u(8)), load4(sa, o + _u(12)), load4(sa, o + _u(16))
-            c4, c5, c6, c7 = load4(sa, o + _u(20)), load4(sa, o + _u(24)), load4(sa, o + _u(28)), load4(sa, o + _u(32))
-            c0, c1, c2, carry8 = B._add8(planes_at, base, offsets_at, flip, _u(e), c0, c1, c2)
-            carry = c3 & carry8
-            c3 = c3 ^ carry8
-            c4, c5, c6, c7 = B._ripple(c4, c5, c6, c7, carry)
-            store4(state, o + _u(4), c0)
-            store4(state, o + _u(8), c1)
-            store4(state, o + _u(12), c2)
-            store4(state, o + _u(16), c3)
-            store4(state, o + _u(20), c4)
-            store4(state, o + _u(24), c5)
-            store4(state, o + _u(28), c6)
-            store4(state, o + _u(32), c7)
-
-
 @njit(parallel=True, nogil=True)
 def pages_scan(planes, n_blocks, offsets, stride, m, tile, hits, scratch):
     """Page layout: one query counts from the pages; a batch copies each tile into the block layout first."""
@@ -106,8 +73,8 @@ def pages_scan(planes, n_blocks, offsets, stride, m, tile, hits, scratch):
             group_base = _u(group * stride * SUPER * 4)
             for first in range(0, in_group, tile):
                 count = min(tile, in_group - first)
-                if queries == 1:
-                    _count_pages(planes_at, group_base, first, count, offsets_at, 0, entries, m, mine)
+                if queries == 1:  # the index's own page counting (dagh.runtime._pages)
+                    _count_group(planes_at, group_base, first, count, offsets_at, entries, m, flip, mine)
                     for t in range(count):
                         o = _u(t * 36)
                         counted = (load4(mine_at, o), load4(mine_at, o + _u(4)), load4(mine_at, o + _u(8)),
@@ -135,8 +102,9 @@ def to_pages(block_planes, n_blocks, stride):
 
 
 def plane_lists(rng, queries, bits, m):
-    """Per query: half the code-bit slots, sorted (a query's plan of rarer-bit planes), as slot indices."""
-    return np.stack([np.sort(rng.choice(np.arange(m, m + bits), bits // 2, replace=False)) for _ in range(queries)])
+    """Per query: as many code-bit slots as a query's plan lists (half its bits, padded to 8), sorted."""
+    listed = min(bits, int(B.plan_entries(bits)))
+    return np.stack([np.sort(rng.choice(np.arange(m, m + bits), listed, replace=False)) for _ in range(queries)])
 
 
 def timed(competitors: dict, turns: int, calls: int) -> dict:
