@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange, set_num_threads
 
 from dagh.runtime import _bitsliced as B
-from dagh.runtime._pages import SUPER, _count_group
+from dagh.runtime._pages import SUPER, _count_group, load_counted
 from dagh.runtime._simd import address, any4, load4, splat4, store4
 
 BOUND = 20           # a threshold in T units, so the compare runs; hits are counted, not filed
@@ -76,11 +76,7 @@ def pages_scan(planes, n_blocks, offsets, stride, m, tile, hits, scratch):
                 if queries == 1:  # the index's own page counting (dagh.runtime._pages)
                     _count_group(planes_at, group_base, first, count, offsets_at, entries, m, flip, mine)
                     for t in range(count):
-                        o = _u(t * 36)
-                        counted = (load4(mine_at, o), load4(mine_at, o + _u(4)), load4(mine_at, o + _u(8)),
-                                   load4(mine_at, o + _u(12)), load4(mine_at, o + _u(16)), load4(mine_at, o + _u(20)),
-                                   load4(mine_at, o + _u(24)), load4(mine_at, o + _u(28)), load4(mine_at, o + _u(32)))
-                        found += any4(B._below(counted, BOUND, True))
+                        found += any4(B._below(load_counted(mine_at, t), BOUND, True))
                     continue
                 for s in range(stride):  # the tile back into the block layout
                     source = group_base + _u(s * SUPER * 4 + first * 4)

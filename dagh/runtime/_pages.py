@@ -23,16 +23,20 @@ kept only for galleries whose block copy outgrows a core's L2 cache
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit, prange
 
 from dagh.runtime._bitsliced import (
+    _MASK,
     BLOCK_CODES,
     _add8,
     _ripple,
     block_stride,
     file_under,
     is_wide,
+    plan_entries,
     popcount_planes,
 )
 from dagh.runtime._simd import address, load4, splat4, store4
@@ -45,6 +49,7 @@ _COUNTED = 9                 # planes of T per block in the count buffer
 _u = np.uint64
 
 
+@functools.cache  # read once a process: every HammingIndex asks at construction
 def cache_bytes(level: int, root: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
     """The size of CPU 0's largest data or unified cache of ``level`` (Linux sysfs), or None where none is listed."""
     import glob
@@ -72,11 +77,14 @@ MAX_TOUCHED_SHARE = 0.6      # keep pages only where a one-query scan touches at
 NEVER = np.iinfo(np.int64).max
 
 
-def touched_share(bits: int) -> float:
-    """The share of a block's planes a one-query scan of the page copy touches at most (popcount + longest list)."""
-    from dagh.runtime._bitsliced import plan_entries
+def touched_planes(bits: int) -> int:
+    """The planes of a block a one-query scan of the page copy touches at most: the popcount's and the longest list."""
+    return int(popcount_planes(bits)) + int(plan_entries(bits))
 
-    return (int(popcount_planes(bits)) + int(plan_entries(bits))) / int(block_stride(bits))
+
+def touched_share(bits: int) -> float:
+    """touched_planes as a share of a block's planes."""
+    return touched_planes(bits) / int(block_stride(bits))
 
 
 def min_codes(bits: int, l2_bytes: int | None = None) -> int:
@@ -123,6 +131,15 @@ def copy_to_pages(planes, first_block, end_block, stride, pages):
         for s in range(stride):
             for lane in range(4):
                 pages[target + s * SUPER * 4 + lane] = planes[source + s * 4 + lane]
+
+
+@njit(inline="always")
+def load_counted(buffer_at, t):
+    """The nine T planes _count_group left for the t-th block of its range (an ``address`` of its buffer)."""
+    o = _u(t * _COUNTED * 4)
+    return (load4(buffer_at, o), load4(buffer_at, o + _u(4)), load4(buffer_at, o + _u(8)), load4(buffer_at, o + _u(12)),
+            load4(buffer_at, o + _u(16)), load4(buffer_at, o + _u(20)), load4(buffer_at, o + _u(24)),
+            load4(buffer_at, o + _u(28)), load4(buffer_at, o + _u(32)))
 
 
 @njit(inline="always")
@@ -178,7 +195,7 @@ def _scan_chunk(c, pages, bits, n, offsets, plan, k, chunk, start_limits, shared
     end_block = (min(n, lo + chunk) + BLOCK_CODES - 1) // BLOCK_CODES
     counts, limit, cum, total, size = _chunk_state(1, bins)
     u = start_limits[0]
-    scratch = np.empty(40, np.uint64)                 # file_under's T planes and mask
+    scratch = np.empty(_MASK + 4, np.uint64)          # file_under's T planes and mask
     buffer = np.empty(SUPER * _COUNTED * 4, np.uint64)
     buffer_at = address(buffer)
     tile_start = first_block
@@ -190,11 +207,7 @@ def _scan_chunk(c, pages, bits, n, offsets, plan, k, chunk, start_limits, shared
                      flip, buffer)
         ext = _other_chunks_bound(shared_u, c, 0, bins)
         for block in range(tile_start, tile_end):
-            o = _u((block - tile_start) * _COUNTED * 4)
-            counted = (load4(buffer_at, o), load4(buffer_at, o + _u(4)), load4(buffer_at, o + _u(8)),
-                       load4(buffer_at, o + _u(12)), load4(buffer_at, o + _u(16)), load4(buffer_at, o + _u(20)),
-                       load4(buffer_at, o + _u(24)), load4(buffer_at, o + _u(28)), load4(buffer_at, o + _u(32)))
-            u = file_under(counted, block, n, u, ext, offset, wide, scratch, 0, c, k, bins, cap, cand_d, cand_p,
+            u = file_under(load_counted(buffer_at, block - tile_start), block, n, u, ext, offset, wide, scratch, 0, c, k, bins, cap, cand_d, cand_p,
                            size, counts, cum, total)
         published = u if cum[0] >= k else bins  # as the block scan: once earned, only when changed
         if shared_u[c, 0] != published:

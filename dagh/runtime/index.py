@@ -55,7 +55,7 @@ class _Snapshot:
     columns: np.ndarray  # [words, capacity] of lane_dtype(bits), word-major; codes past n are not part of it
     n: int
     ids: np.ndarray      # int64 [n]
-    planes: object = None  # the backend's own copy (Backend.mirror): the CPU backend's bit-sliced copies
+    mirror: object = None  # the backend's own copy (Backend.mirror): the CPU backend's bit-sliced copies
 
     @property
     def rows(self) -> np.ndarray:
@@ -83,7 +83,7 @@ class HammingIndex:
         self._size = 0
         self._write_lock = threading.Lock()
         self._backend = _make_backend(backend, self.bits)
-        self._planes = None
+        self._mirror = None
         self._published = _Snapshot(self._columns, 0, self._ids)
 
     # -- gallery ---------------------------------------------------------------
@@ -128,7 +128,7 @@ class HammingIndex:
             # Codes past the current size are invisible to in-flight searches.
             self._columns[:, self._size:end] = words.T
             self._ids[self._size:end] = ids
-            self._planes = self._backend.mirror(self._columns, self._planes, self._size, end)
+            self._mirror = self._backend.mirror(self._columns, self._mirror, self._size, end)
             self._size = end
             self._publish()
 
@@ -143,7 +143,7 @@ class HammingIndex:
                 self._columns = np.ascontiguousarray(self._columns[:, :self._size][:, keep])
                 self._ids = np.ascontiguousarray(self._ids[:self._size][keep])
                 self._size = len(self._ids)
-                self._planes = self._backend.mirror(self._columns, None, 0, self._size)
+                self._mirror = self._backend.mirror(self._columns, None, 0, self._size)
                 self._publish()
             return removed
 
@@ -173,7 +173,7 @@ class HammingIndex:
     def _publish(self) -> None:
         """Make the gallery as it now stands what new searches see (called with the write lock held)."""
         # One reference assignment: a search reads a consistent snapshot without taking the lock.
-        self._published = _Snapshot(self._columns, self._size, self._ids[:self._size], self._planes)
+        self._published = _Snapshot(self._columns, self._size, self._ids[:self._size], self._mirror)
 
     def _snapshot(self) -> _Snapshot:
         return self._published
@@ -210,7 +210,7 @@ class Backend:
     radius)`` gets them as lanes.
     """
 
-    def mirror(self, columns, planes, start, end):
+    def mirror(self, columns, copy, start, end):
         """A copy of codes [0, end) in the backend's own layout, given the copy of [0, start); None: none kept."""
         return None
 
@@ -297,8 +297,7 @@ class _NumbaBackend(Backend):
     def one_query_bytes_per_code(self, bits: int, n: int) -> float:
         if self.roles is None or n < self.pages_min_codes:
             return self.scanned_bytes_per_code(bits)
-        # From the page copy: the popcount's planes and the longest list of planes a query counts.
-        return (self.bitsliced.popcount_planes(bits) + self.bitsliced.plan_entries(bits)) / 8
+        return self.pages.touched_planes(bits) / 8  # a plane holds one bit a code
 
     def _chunking(self, n: int) -> int:
         """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny.
@@ -313,7 +312,7 @@ class _NumbaBackend(Backend):
         chunk = self._chunking(snapshot.n)
         with self.lock:
             if self.roles is not None:
-                copies = snapshot.planes
+                copies = snapshot.mirror
                 self.kernels.knn_bitsliced(copies.blocks, copies.pages, snapshot.n, snapshot.ids, packed, k, self.bits,
                                            chunk, QUERY_GROUP, *out)
             else:

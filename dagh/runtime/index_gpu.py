@@ -62,16 +62,19 @@ def _kernels(numba_cuda):
             d += cuda.popc(codes[w, i] ^ queries[q, w])
         return d
 
+    @cuda.jit(device=True, inline=True)
+    def block_range(codes, chunk):
+        """(query, block, thread, threads, lo, hi): the launch's grid is blocks x queries, block b of a
+        query scanning gallery codes [lo, hi)."""
+        b = cuda.blockIdx.x
+        lo = b * chunk
+        return cuda.blockIdx.y, b, cuda.threadIdx.x, cuda.blockDim.x, lo, min(codes.shape[1], lo + chunk)
+
     @cuda.jit
     def block_histograms(codes, queries, chunk, hist):
         """hist[q, b, d]: how many codes of block b's range lie at distance d from query q."""
-        q = cuda.blockIdx.y
-        b = cuda.blockIdx.x
-        tid = cuda.threadIdx.x
-        nthreads = cuda.blockDim.x
+        q, b, tid, nthreads, lo, hi = block_range(codes, chunk)
         words = codes.shape[0]
-        lo = b * chunk
-        hi = min(codes.shape[1], lo + chunk)
         local = cuda.shared.array(MAX_BINS, int32)
         for d in range(tid, MAX_BINS, nthreads):
             local[d] = 0
@@ -133,13 +136,8 @@ def _kernels(numba_cuda):
     @cuda.jit
     def place(codes, queries, chunk, offsets, first, cut, out_d, out_p):
         """Write each code at distance <= T to its output slot (see the module docstring)."""
-        q = cuda.blockIdx.y
-        b = cuda.blockIdx.x
-        tid = cuda.threadIdx.x
-        nthreads = cuda.blockDim.x
+        q, b, tid, nthreads, lo, hi = block_range(codes, chunk)
         words = codes.shape[0]
-        lo = b * chunk
-        hi = min(codes.shape[1], lo + chunk)
         threshold = cut[q, 0]
         take = cut[q, 1]
         cursor = cuda.shared.array(MAX_BINS, int32)

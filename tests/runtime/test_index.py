@@ -412,7 +412,7 @@ def test_a_guess_fooled_by_clusters_in_the_sample_is_searched_again(rng, bits, l
     packed = pack_codes(query)
     offsets, plan = _bitsliced.query_plans(packed, bits)
     limits = np.empty(1, np.int64)
-    _bitsliced.guessed_limits_serial(index._published.planes.blocks, bits, n, offsets, plan, k, limits)
+    _bitsliced.guessed_limits_serial(index._published.mirror.blocks, bits, n, offsets, plan, k, limits)
     true_kth = np.sort((codes != query).sum(axis=1))[k - 1]
     assert limits[0] <= true_kth, "the clusters should have fooled the guess"
     got, want = index.search(query, k), ref.search(query, k)
@@ -428,10 +428,10 @@ def test_the_page_copy_holds_the_block_copy_re_laid_and_only_from_its_threshold(
     stride = int(_bitsliced.block_stride(bits))
     index = paged(bits, 1000)
     index.add(rng.choice([-1, 1], (999, bits)))
-    assert index._published.planes.pages.size == 0  # below the threshold: no page copy
+    assert index._published.mirror.pages.size == 0  # below the threshold: no page copy
     for size in (1, 40000):  # reaching it, then past a second page group
         index.add(rng.choice([-1, 1], (size, bits)))
-        copies = index._published.planes
+        copies = index._published.mirror
         assert copies.pages.ctypes.data % _pages.PAGE_BYTES == 0
         n_blocks = -(-len(index) // _bitsliced.BLOCK_CODES)
         blocks = copies.blocks[:n_blocks * stride * 4].reshape(n_blocks, stride, 4)
