@@ -18,8 +18,12 @@ straight to their final place. All are exact and order ties by gallery position.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from dagh.runtime import _bitsliced, _pages
 from dagh.runtime._simd import popcount, trailing_zeros64
@@ -229,6 +233,34 @@ def topk_scan(columns, n, queries, k, bins, chunk, shared_u, cand_d, cand_p, can
 
 # -- k-nearest search: one compiled call each, whole (per-call Python overhead bounds small galleries) ----
 
+@intrinsic
+def _thread_count(typingctx):
+    """numba's thread count for the calling thread (numba.get_num_threads), read in compiled code.
+
+    Through the C function numba's threading layer registers for its own
+    parallel loops (``get_num_threads``, an int), which a search's kernels
+    link anyway: calling numba.get_num_threads inside compiled code would
+    embed a ctypes pointer, which numba cannot cache, and from Python the
+    call costs ~2 us cold, a twentieth of a one-query search of 100k codes.
+    """
+    numba.get_num_threads()  # start the threading layer: it registers the symbol
+
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "get_num_threads")
+        return builder.sext(builder.call(fn, []), ir.IntType(64))
+
+    return numba.types.int64(), codegen
+
+
+@njit(nogil=True, cache=True)
+def chunk_codes(n, min_chunk, tasks_per_thread, threads):
+    """Gallery codes per parallel task: ``tasks_per_thread`` tasks for each of ``threads`` threads (the index
+    uses 1: fewer, larger chunks measured faster; tests raise it to cover many chunks), none under
+    ``min_chunk``; a whole number of bit-sliced blocks (256 codes)."""
+    per_task = max(min_chunk, -(-n // max(1, threads * tasks_per_thread)))
+    return -(-per_task // _bitsliced.BLOCK_CODES) * _bitsliced.BLOCK_CODES
+
+
 @njit(inline="always")
 def _search_state(n, chunk, k, nq, group):
     """(chunks, candidate list capacity, positions and counts of the result, queries per pass).
@@ -290,7 +322,7 @@ def _bitsliced_pass(planes, pages, n, packed, k, bits, chunk, n_chunks, cap, gue
 
 
 @njit(nogil=True, cache=True)
-def knn_bitsliced(planes, pages, n, ids, packed, k, bits, chunk, group, out_d, out_i):
+def knn_bitsliced(planes, pages, n, ids, packed, k, bits, min_chunk, tasks_per_thread, group, out_d, out_i):
     """Exact k-nearest search over the bit-sliced copy (dagh.runtime._bitsliced), codes of up to 255 bits.
 
     ``pages``: the page copy of the same planes (dagh.runtime._pages) that
@@ -298,7 +330,7 @@ def knn_bitsliced(planes, pages, n, ids, packed, k, bits, chunk, group, out_d, o
     ``packed``: the queries as packed uint8 rows. Fills ``out_d`` (int32
     [nq, k]) and ``out_i`` (int64 [nq, k]) with distances and ids, -1 past n
     (outputs come in: numba returning arrays costs ~1 us each). Chunks of
-    ``chunk`` codes (a multiple of 256) in parallel, ``group`` queries per
+    chunk_codes(n, min_chunk, tasks_per_thread, threads) codes in parallel, ``group`` queries per
     pass over the gallery, then the merge and the id lookup, all in this one
     call. Each query starts from a threshold guessed from a sample
     (dagh.runtime._bitsliced.guessed_limits); a query whose guess proves too
@@ -310,14 +342,18 @@ def knn_bitsliced(planes, pages, n, ids, packed, k, bits, chunk, group, out_d, o
     dagh/runtime/__pycache__/*.nbi (an installed upgrade replaces every file,
     so users are not affected).
     """
+    chunk = chunk_codes(n, min_chunk, tasks_per_thread, _thread_count())
     n_chunks, cap, positions, counts, group = _search_state(n, chunk, k, packed.shape[0], group)
     nq = packed.shape[0]
     for start in range(0, nq, group):
         end = min(nq, start + group)
         _bitsliced_pass(planes, pages, n, packed[start:end], k, bits, chunk, n_chunks, cap, True,
                         out_d[start:end], positions[start:end], counts[start:end])
-    redo = np.nonzero(counts < min(k, n))[0]
-    if redo.size:  # a guess fell below the k-th distance: those queries again, from no threshold
+    missed = 0
+    for g in range(nq):
+        missed += counts[g] < min(k, n)
+    if missed:  # a guess fell below the k-th distance: those queries again, from no threshold
+        redo = np.nonzero(counts < min(k, n))[0]
         again_d = np.empty((redo.size, k), np.int32)
         again_p = np.empty((redo.size, k), np.int64)
         again_n = np.empty(redo.size, np.int64)
@@ -331,8 +367,9 @@ def knn_bitsliced(planes, pages, n, ids, packed, k, bits, chunk, group, out_d, o
 
 
 @njit(nogil=True, cache=True)
-def knn_words(columns, n, ids, queries, k, bins, chunk, group, out_d, out_i):
+def knn_words(columns, n, ids, queries, k, bins, min_chunk, tasks_per_thread, group, out_d, out_i):
     """knn_bitsliced over the word-major ``columns`` (codes over 255 bits), queries as lanes."""
+    chunk = chunk_codes(n, min_chunk, tasks_per_thread, _thread_count())
     n_chunks, cap, positions, counts, group = _search_state(n, chunk, k, queries.shape[0], group)
     nq = queries.shape[0]
     for start in range(0, nq, group):

@@ -45,7 +45,7 @@ from dagh.runtime.bits import (
 BACKENDS = ("cpu", "numpy", "gpu", "faiss")
 QUERY_GROUP = 128        # queries per pass over the gallery: each L1 tile serves them all (16 -> 128: 1.4x at 1M)
 RANGE_GROUP = 16         # queries per range-search pass: it keeps a distance byte per code and query
-MIN_CHUNK = 8192         # gallery codes per parallel task
+MIN_CHUNK = 8192         # gallery codes per parallel task, at least
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class HammingIndex:
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ConfigError(f"k must be a positive integer, got {k!r}")
         packed = self._to_packed(queries, "queries")
-        snap = self._snapshot()
+        snap = self._published  # (self._snapshot(), without the call: this path is timed in microseconds)
         if not snap.n or not len(packed):
             return np.full((len(packed), int(k)), -1, np.int32), np.full((len(packed), int(k)), -1, np.int64)
         return self._backend.search(snap, packed, int(k))
@@ -244,7 +244,11 @@ class _NumbaBackend(Backend):
         self.kernels = _numba_kernels
         self.bitsliced = _bitsliced
         self.pages = _pages
-        self.threads = _thread_count_reader(numba)  # read per search: numba.set_num_threads may change it
+        self.numba = numba
+        # Chunking (dagh.runtime._numba_kernels.chunk_codes): tests lower min_chunk and raise
+        # tasks_per_thread to split small galleries into many chunks.
+        self.min_chunk = MIN_CHUNK
+        self.tasks_per_thread = 1
         self.bits = bits
         # Codes up to 255 bits are searched bit-sliced (a transposed copy of the gallery); longer ones word by word.
         self.roles = _bitsliced.plane_roles(bits) if bits <= _bitsliced.MAX_BITS else None
@@ -300,25 +304,21 @@ class _NumbaBackend(Backend):
         return self.pages.touched_planes(bits) / 8  # a plane holds one bit a code
 
     def _chunking(self, n: int) -> int:
-        """Gallery codes per parallel task: one task per thread (fewer, larger chunks measured faster), none tiny.
-
-        A whole number of bit-sliced blocks."""
-        block = self.bitsliced.BLOCK_CODES
-        per_thread = max(MIN_CHUNK, -(-n // max(1, self.threads())))
-        return -(-per_thread // block) * block
+        """Gallery codes per parallel task (dagh.runtime._numba_kernels.chunk_codes)."""
+        return self.kernels.chunk_codes(n, self.min_chunk, self.tasks_per_thread, self.numba.get_num_threads())
 
     def search(self, snapshot, packed, k):
-        out = np.empty((len(packed), k), np.int32), np.empty((len(packed), k), np.int64)
-        chunk = self._chunking(snapshot.n)
+        out_d = np.empty((len(packed), k), np.int32)
+        out_i = np.empty((len(packed), k), np.int64)
         with self.lock:
             if self.roles is not None:
                 copies = snapshot.mirror
                 self.kernels.knn_bitsliced(copies.blocks, copies.pages, snapshot.n, snapshot.ids, packed, k, self.bits,
-                                           chunk, QUERY_GROUP, *out)
+                                           self.min_chunk, self.tasks_per_thread, QUERY_GROUP, out_d, out_i)
             else:
                 self.kernels.knn_words(snapshot.columns, snapshot.n, snapshot.ids, lanes_of_checked(packed, self.bits),
-                                       k, self.bits + 1, chunk, QUERY_GROUP, *out)
-        return out
+                                       k, self.bits + 1, self.min_chunk, self.tasks_per_thread, QUERY_GROUP, out_d, out_i)
+        return out_d, out_i
 
     def within(self, snapshot, queries, radius):
         n = snapshot.n
@@ -338,26 +338,6 @@ class _NumbaBackend(Backend):
                 self.kernels.collect(distances, offsets, thresholds, limits, chunk, out_d, out_p)
                 parts.append((out_d, out_p, counts))
         return _stack(parts)
-
-
-def _thread_count_reader(numba):
-    """A function returning numba's thread count for the calling thread, as numba.get_num_threads does.
-
-    numba.get_num_threads checks the thread pool on every call (~2 us, a tenth
-    of a one-query search of 100k codes); once the pool runs, its ctypes getter
-    (private: used only where present) answers the same in ~0.2 us.
-    """
-    numba.get_num_threads()  # starts the pool: the getter is valid from now on
-    try:
-        fast = numba.np.ufunc.parallel._get_num_threads
-    except AttributeError:  # a numba laid out otherwise
-        return numba.get_num_threads
-
-    def threads() -> int:
-        count = fast()
-        return count if count > 0 else numba.get_num_threads()
-
-    return threads
 
 
 def _padded(distances, positions, ids, k):

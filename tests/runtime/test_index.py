@@ -206,8 +206,6 @@ def test_block_scan_over_many_chunks_matches_numpy(layout, bits, seed, k, pool):
     """The vectorized block path and the thresholds chunks share, with many ties, against numpy.
 
     ``pages``: the page copy kept and each query searched alone (5,000 codes: two page groups)."""
-    import dagh.runtime.index as index_module
-
     rng = np.random.default_rng(seed)
     codes = rng.choice([-1, 1], (pool, bits))[rng.integers(0, pool, 5000)]
     flips = rng.random(codes.shape) < 0.02  # near-duplicates around each pool code
@@ -216,9 +214,8 @@ def test_block_scan_over_many_chunks_matches_numpy(layout, bits, seed, k, pool):
     cpu, ref = (paged(bits) if layout == "pages" else HammingIndex(bits)), HammingIndex(bits, "numpy")
     for index in (cpu, ref):
         index.add(codes)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(index_module, "MIN_CHUNK", 300)  # 5,000 codes -> 8 chunks of ~10 blocks each
-        got = one_by_one(cpu, queries, k) if layout == "pages" else cpu.search(queries, k)
+    cpu.backend.min_chunk, cpu.backend.tasks_per_thread = 300, 8  # 5,000 codes -> 10 chunks of 2 blocks (2 threads)
+    got = one_by_one(cpu, queries, k) if layout == "pages" else cpu.search(queries, k)
     want = ref.search(queries, k)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
@@ -346,25 +343,31 @@ def test_every_query_weight_is_counted_exactly(rng, bits):
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
-def test_thread_count_reader_follows_numba_set_num_threads():
-    """Chunking reads numba's thread count per search through its fast getter, or numba.get_num_threads."""
-    import types
-
+def test_chunking_follows_numba_set_num_threads():
+    """Searches read numba's thread count for the calling thread in compiled code (set_num_threads changes it)."""
     import numba
 
-    from dagh.runtime.index import _thread_count_reader
+    from dagh.runtime._numba_kernels import _thread_count, chunk_codes
 
-    read = _thread_count_reader(numba)
+    @numba.njit
+    def threads_seen():
+        return _thread_count()
+
     original = numba.get_num_threads()
-    assert read() == original
-    numba.set_num_threads(1)
     try:
-        assert read() == 1
+        numba.set_num_threads(1)
+        assert threads_seen() == 1
+        if original >= 2:
+            numba.set_num_threads(2)
+            assert threads_seen() == 2
     finally:
         numba.set_num_threads(original)
-    assert read() == original
-    without_getter = types.SimpleNamespace(get_num_threads=lambda: 3)  # a numba lacking the private getter
-    assert _thread_count_reader(without_getter)() == 3
+    assert threads_seen() == original
+    assert chunk_codes(100_000, 8192, 1, 1) == 100_096    # one chunk: 391 whole blocks
+    assert chunk_codes(100_000, 8192, 1, 2) == 50_176     # 196 blocks each
+    assert chunk_codes(100_000, 8192, 4, 1) == 25_088     # four tasks: 98 blocks each
+    assert chunk_codes(10_000, 8192, 1, 2) == 8192        # not split below min_chunk
+    assert chunk_codes(10_000, 300, 1, 2) == 5120         # 20 blocks each
 
 
 def _sampled_blocks(n, k):
