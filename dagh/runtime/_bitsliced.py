@@ -130,6 +130,30 @@ def write_planes(columns, start, end, planes, roles):
             planes[_u((block * stride + s) * 4 + lane)] = word
 
 
+@njit(inline="always")
+def _plan_one(packed, bits, g, offsets, plan):
+    """Query g's row of query_plans."""
+    m = popcount_planes(bits)
+    top = (1 << m) - 1  # M: ~|x| on m bits is M - |x|
+    ones = 0
+    for i in range(bits):
+        ones += (packed[g, i >> 3] >> (7 - (i & 7))) & 1
+    take_ones = ones <= bits - ones  # S: count ~x over q's one bits, else x over its zero bits
+    wanted = 1 if take_ones else 0
+    length = 0
+    for i in range(bits):
+        if (packed[g, i >> 3] >> (7 - (i & 7))) & 1 == wanted:
+            offsets[g, length] = _u(4 * (m + i))
+            length += 1
+    pad = (-length) % ENTRY_GROUP
+    for _ in range(pad):  # the zero plane: 0 per code, or 1 where the list is inverted
+        offsets[g, length] = _u(4 * (m + bits))
+        length += 1
+    plan[g, 0] = length
+    plan[g, 1] = -ones - 2 * pad if take_ones else ones - top
+    plan[g, 2] = wanted
+
+
 @njit(nogil=True, cache=True)
 def query_plans(packed, bits):
     """Per query (packed uint8 rows): the planes to count and how (see module docstring).
@@ -139,29 +163,20 @@ def query_plans(packed, bits):
     offset with d = T + offset, 1 where the listed planes are inverted and the
     popcount's not, i.e. S is the query's one bits).
     """
-    groups = packed.shape[0]
-    m = popcount_planes(bits)
-    top = (1 << m) - 1  # M: ~|x| on m bits is M - |x|
-    offsets = np.zeros((groups, max(1, plan_entries(bits))), np.uint64)
-    plan = np.zeros((groups, 3), np.int64)
-    for g in range(groups):
-        ones = 0
-        for i in range(bits):
-            ones += (packed[g, i >> 3] >> (7 - (i & 7))) & 1
-        take_ones = ones <= bits - ones  # S: count ~x over q's one bits, else x over its zero bits
-        wanted = 1 if take_ones else 0
-        length = 0
-        for i in range(bits):
-            if (packed[g, i >> 3] >> (7 - (i & 7))) & 1 == wanted:
-                offsets[g, length] = _u(4 * (m + i))
-                length += 1
-        pad = (-length) % ENTRY_GROUP
-        for _ in range(pad):  # the zero plane: 0 per code, or 1 where the list is inverted
-            offsets[g, length] = _u(4 * (m + bits))
-            length += 1
-        plan[g, 0] = length
-        plan[g, 1] = -ones - 2 * pad if take_ones else ones - top
-        plan[g, 2] = wanted
+    offsets = np.zeros((packed.shape[0], max(1, plan_entries(bits))), np.uint64)
+    plan = np.zeros((packed.shape[0], 3), np.int64)
+    for g in range(packed.shape[0]):
+        _plan_one(packed, bits, g, offsets, plan)
+    return offsets, plan
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def query_plans_parallel(packed, bits):
+    """query_plans with the queries spread over the threads (a batch: ~1.2 us a 128-bit query, serial)."""
+    offsets = np.zeros((packed.shape[0], max(1, plan_entries(bits))), np.uint64)
+    plan = np.zeros((packed.shape[0], 3), np.int64)
+    for g in prange(packed.shape[0]):
+        _plan_one(packed, bits, g, offsets, plan)
     return offsets, plan
 
 

@@ -12,7 +12,7 @@ order in the final merge.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(inline="always")
@@ -96,45 +96,56 @@ def _accept(d, g, c, k, bins, cap, u, cand_d, cand_p, size, counts, cum, total, 
     return u
 
 
-@njit(nogil=True, cache=True)
-def merge_topk(cand_d, cand_p, cand_n, k, out_d, out_p, out_count):
-    """Merge the chunks' candidates into each query's exact top k by (distance, position).
+@njit(inline="always")
+def _merge_one(cand_d, cand_p, cand_n, g, k, hist, out_d, out_p, out_count):
+    """Query g's exact top k by (distance, position) from every chunk's candidates; ``hist``: bins + 1 zeros.
 
     A counting merge, linear in the candidates: a histogram of their distances gives the
     threshold and each distance's first output slot; walking chunks in gallery order (each
     chunk's list is in position order) fills every distance bucket in position order.
     """
-    n_chunks, groups, _ = cand_d.shape
-    bins = 0
+    n_chunks = cand_d.shape[0]
+    bins = hist.shape[0] - 1
+    m = 0
     for c in range(n_chunks):
-        for g in range(groups):
-            for s in range(cand_n[c, g]):
-                bins = max(bins, np.int64(cand_d[c, g, s]) + 1)
+        for s in range(cand_n[c, g]):
+            hist[cand_d[c, g, s]] += 1
+        m += cand_n[c, g]
+    take = min(k, m)
+    threshold = bins
+    running = 0
+    for d in range(bins):
+        start = running
+        running += hist[d]
+        hist[d] = start  # now the first output slot of distance d
+        if running >= take:
+            threshold = d
+            break
+    for c in range(n_chunks):
+        for s in range(cand_n[c, g]):
+            d = cand_d[c, g, s]
+            if d <= threshold:
+                slot = hist[d]
+                if slot < take:
+                    out_d[g, slot] = d
+                    out_p[g, slot] = cand_p[c, g, s]
+                hist[d] = slot + 1
+    out_count[g] = take
+
+
+@njit(nogil=True, cache=True)
+def merge_topk(cand_d, cand_p, cand_n, k, bins, out_d, out_p, out_count):
+    """Merge the chunks' candidates (distances < ``bins``) into each query's exact top k (_merge_one)."""
     hist = np.zeros(bins + 1, np.int64)
-    for g in range(groups):
+    for g in range(cand_d.shape[1]):
         hist[:] = 0
-        m = 0
-        for c in range(n_chunks):
-            for s in range(cand_n[c, g]):
-                hist[cand_d[c, g, s]] += 1
-            m += cand_n[c, g]
-        take = min(k, m)
-        threshold = bins
-        running = 0
-        for d in range(bins):
-            start = running
-            running += hist[d]
-            hist[d] = start  # now the first output slot of distance d
-            if running >= take:
-                threshold = d
-                break
-        for c in range(n_chunks):
-            for s in range(cand_n[c, g]):
-                d = cand_d[c, g, s]
-                if d <= threshold:
-                    slot = hist[d]
-                    if slot < take:
-                        out_d[g, slot] = d
-                        out_p[g, slot] = cand_p[c, g, s]
-                    hist[d] = slot + 1
-        out_count[g] = take
+        _merge_one(cand_d, cand_p, cand_n, g, k, hist, out_d, out_p, out_count)
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def merge_topk_parallel(cand_d, cand_p, cand_n, k, bins, out_d, out_p, out_count):
+    """merge_topk with the queries spread over the threads (a batch: serial, the merge was ~12% of a
+    100-query search of 100k 128-bit codes at k = 100)."""
+    hists = np.zeros((cand_d.shape[1], bins + 1), np.int64)
+    for g in prange(cand_d.shape[1]):
+        _merge_one(cand_d, cand_p, cand_n, g, k, hists[g], out_d, out_p, out_count)

@@ -464,3 +464,13 @@ def test_the_page_copy_threshold_follows_the_l2_cache(tmp_path):
     assert [bits for bits in (12, 16, 24, 32, 36, 48, 64, 128) if _pages.min_codes(bits, 1 << 20) == _pages.NEVER] \
         == [12, 24, 36]
     assert _pages.min_codes(128, 64 << 10) == _pages.SUPER * _bitsliced.BLOCK_CODES  # never below one page group
+
+
+@pytest.mark.parametrize("bits", [12, 48, 128, 255])
+def test_batch_query_plans_over_threads_equal_the_serial_ones(rng, bits):
+    """A batch plans its queries in parallel (query_plans_parallel); a single query on the calling thread."""
+    from dagh.runtime import _bitsliced
+
+    packed = pack_codes(rng.choice([-1, 1], (37, bits)))
+    serial, parallel = _bitsliced.query_plans(packed, bits), _bitsliced.query_plans_parallel(packed, bits)
+    assert np.array_equal(serial[0], parallel[0]) and np.array_equal(serial[1], parallel[1])
