@@ -502,7 +502,6 @@ def file_under(counted, block, n, u, ext, offset, wide, scratch, g, c, k, bins, 
     return u
 
 
-
 @njit(parallel=True, nogil=True, cache=True)
 def topk_scan(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n):
     """Per chunk c and query g: candidates (cand_d/cand_p[c, g, :cand_n[c, g]]) holding the chunk's top k.

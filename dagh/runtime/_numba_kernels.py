@@ -27,7 +27,7 @@ from numba.extending import intrinsic
 
 from dagh.runtime import _bitsliced, _pages
 from dagh.runtime._simd import popcount, trailing_zeros64
-from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound, merge_topk, merge_topk_parallel
+from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound, merge_candidates
 
 # Indices in the hot loops are unsigned: numba wraps negative indices of signed
 # ones, and that per-element select keeps LLVM from vectorizing the loads (the
@@ -299,17 +299,15 @@ def _bitsliced_pass(planes, pages, n, packed, k, bits, chunk, n_chunks, cap, gue
 
     A pass of one query reads the page copy where there is one (dagh.runtime._pages)."""
     cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, packed.shape[0], cap, bits + 1)
-    if packed.shape[0] > 1:  # a batch: per query work over the threads; one query: no thread pool to start
-        offsets, plan = _bitsliced.query_plans_parallel(packed, bits)
-    else:
-        offsets, plan = _bitsliced.query_plans(packed, bits)
+    batch = packed.shape[0] > 1  # per-query work over the threads; one query: no thread pool to start for it
+    offsets, plan = _bitsliced.query_plans_parallel(packed, bits) if batch else _bitsliced.query_plans(packed, bits)
     limits = np.full(packed.shape[0], bits + 1, np.int64)
     if guess:
-        if packed.shape[0] > 1:
+        if batch:
             _bitsliced.guessed_limits(planes, bits, n, offsets, plan, k, limits)
         else:
             _bitsliced.guessed_limits_serial(planes, bits, n, offsets, plan, k, limits)
-    if packed.shape[0] == 1 and pages.size:
+    if not batch and pages.size:
         page_offsets = offsets[0] * np.uint64(_pages.SUPER)
         if n_chunks > 1:
             _pages.topk_scan(pages, bits, n, page_offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n)
@@ -321,10 +319,7 @@ def _bitsliced_pass(planes, pages, n, packed, k, bits, chunk, n_chunks, cap, gue
     else:  # one chunk: starting the thread pool would cost more than it saves
         _bitsliced.topk_scan_serial(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p,
                                     cand_n)
-    if packed.shape[0] > 1:
-        merge_topk_parallel(cand_d, cand_p, cand_n, k, bits + 1, out_d, positions, counts)
-    else:
-        merge_topk(cand_d, cand_p, cand_n, k, bits + 1, out_d, positions, counts)
+    merge_candidates(cand_d, cand_p, cand_n, k, bits + 1, out_d, positions, counts)
 
 
 @njit(nogil=True, cache=True)
@@ -383,9 +378,5 @@ def knn_words(columns, n, ids, queries, k, bins, min_chunk, tasks_per_thread, gr
         cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, end - start, cap, bins)
         topk_scan(columns, n, np.ascontiguousarray(queries[start:end]), k, bins, chunk, shared_u, cand_d, cand_p,
                   cand_n)
-        if end - start > 1:
-            merge_topk_parallel(cand_d, cand_p, cand_n, k, bins, out_d[start:end], positions[start:end],
-                                counts[start:end])
-        else:
-            merge_topk(cand_d, cand_p, cand_n, k, bins, out_d[start:end], positions[start:end], counts[start:end])
+        merge_candidates(cand_d, cand_p, cand_n, k, bins, out_d[start:end], positions[start:end], counts[start:end])
     _finish(ids, positions, counts, out_d, out_i)

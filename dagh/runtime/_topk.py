@@ -149,3 +149,12 @@ def merge_topk_parallel(cand_d, cand_p, cand_n, k, bins, out_d, out_p, out_count
     hists = np.zeros((cand_d.shape[1], bins + 1), np.int64)
     for g in prange(cand_d.shape[1]):
         _merge_one(cand_d, cand_p, cand_n, g, k, hists[g], out_d, out_p, out_count)
+
+
+@njit(inline="always")
+def merge_candidates(cand_d, cand_p, cand_n, k, bins, out_d, out_p, out_count):
+    """merge_topk, over the threads for a batch (one query: starting the thread pool costs more than it saves)."""
+    if cand_d.shape[1] > 1:
+        merge_topk_parallel(cand_d, cand_p, cand_n, k, bins, out_d, out_p, out_count)
+    else:
+        merge_topk(cand_d, cand_p, cand_n, k, bins, out_d, out_p, out_count)
