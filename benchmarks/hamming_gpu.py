@@ -28,7 +28,7 @@ from dagh.errors import DaghError
 from dagh.eval.latency import measure
 from dagh.fileio import atomic_write_text
 from dagh.runtime.bits import pack_codes
-from dagh.runtime.index import HammingIndex
+from dagh.runtime.search.index import HammingIndex
 
 
 def ints(text: str) -> list[int]:

@@ -11,14 +11,14 @@ machine's own XOR+popcount streaming rate over the same gallery words and
 reports the single-query scan rate of HammingIndex as a share of it (the
 whole search call, Python included, against a bare compiled loop over the
 gallery's bytes as the scan keeps them); where a one-query search reads the
-page copy (dagh.runtime._pages), which leaves about half of those bytes
+page copy (dagh.runtime.search.kernels.pages), which leaves about half of those bytes
 untouched, also against a loop over only the bytes it touches.
 
 faiss gets codes at their natural byte length (ceil(bits/8) bytes), as a user
 would add them ("faiss"), and, for lengths that are not whole 64-bit words,
 also zero-padded to them ("faiss-pad": the 12..48-bit codes then take faiss's
 fast 8-byte path instead of its generic one). HammingIndex scans codes of up to
-255 bits bit-sliced (dagh.runtime._bitsliced), longer ones as 64-bit words.
+255 bits bit-sliced (dagh.runtime.search.kernels.bitsliced), longer ones as 64-bit words.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 
 from dagh.eval.latency import measure
 from dagh.runtime.bits import pack_codes, to_words
-from dagh.runtime.index import HammingIndex
+from dagh.runtime.search.index import HammingIndex
 
 
 def ints(text: str) -> list[int]:
@@ -91,7 +91,7 @@ def main() -> int:
     except ImportError:
         faiss = None
         print("faiss is not installed: its column is skipped (pip install faiss-cpu)", file=sys.stderr)
-    from dagh.runtime import _numba_kernels
+    from dagh.runtime.search.kernels import scan as _numba_kernels
 
     rng = np.random.default_rng(0)
     print(f"{os.cpu_count()} cores, {args.threads} threads; queries/s (higher is better); "
@@ -120,7 +120,7 @@ def main() -> int:
             # The machine's own XOR+popcount rate over the gallery's bytes as the scan keeps them (the
             # bit-sliced copy for codes up to 255 bits; else the words), read as 64-bit words: the
             # ceiling of a scan that reads them all. Where a one-query scan reads a page copy
-            # (dagh.runtime._pages) it touches fewer bytes: the rate over only those ("touched") too.
+            # (dagh.runtime.search.kernels.pages) it touches fewer bytes: the rate over only those ("touched") too.
             # Both timed in turns with the k=1 single query; the touched stream reads a prefix of the words.
             whole = -(-int(n * index.scanned_bytes_per_code) // 8)  # 2.25 bytes a code at 12 bits
             touched = -(-int(n * index.one_query_bytes_per_code) // 8)

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from dagh.manifest import load_manifest
-from dagh.runtime.onnx_runner import OnnxRunner
+from dagh.runtime.encode.onnxruntime_runner import OnnxRunner
 
 
 def main() -> int:

@@ -4,7 +4,7 @@
     python benchmarks/plane_layout.py --n 1e6 --nq 15 --tile 4
 
 Why this exists: a one-query search only needs the planes where the query has
-its rarer bit value (dagh.runtime._bitsliced: about half of them), yet from
+its rarer bit value (dagh.runtime.search.kernels.bitsliced: about half of them), yet from
 memory it costs as much as reading every plane, because the index keeps a
 block's planes together and the hardware prefetchers fetch the whole block
 (Zen 3 here: skipping the second half of every block saved nothing). Giving
@@ -14,7 +14,7 @@ other pages unread; the price is a different order of work: one query counts
 and a batch copies each tile back into the block layout before its queries
 scan it.
 
-Both sides run the real counting helpers of dagh.runtime._bitsliced on random
+Both sides run the real counting helpers of dagh.runtime.search.kernels.bitsliced on random
 planes (the selection after the count is left out: it is the same for both),
 with the same threads, in alternating turns; the ratio is blocks / pages time
 (> 1: pages faster). Both layouts hold the same planes, and the script stops
@@ -29,9 +29,9 @@ import os
 import numpy as np
 from numba import njit, prange, set_num_threads
 
-from dagh.runtime import _bitsliced as B
-from dagh.runtime._pages import SUPER, _count_group, load_counted
-from dagh.runtime._simd import address, any4, load4, splat4, store4
+from dagh.runtime.search.kernels import bitsliced as B
+from dagh.runtime.search.kernels.pages import SUPER, _count_group, load_counted
+from dagh.runtime.search.kernels.simd import address, any4, load4, splat4, store4
 
 BOUND = 20           # a threshold in T units, so the compare runs; hits are counted, not filed
 _u = np.uint64
@@ -73,7 +73,7 @@ def pages_scan(planes, n_blocks, offsets, stride, m, tile, hits, scratch):
             group_base = _u(group * stride * SUPER * 4)
             for first in range(0, in_group, tile):
                 count = min(tile, in_group - first)
-                if queries == 1:  # the index's own page counting (dagh.runtime._pages)
+                if queries == 1:  # the index's own page counting (dagh.runtime.search.kernels.pages)
                     _count_group(planes_at, group_base, first, count, offsets_at, entries, m, flip, mine)
                     for t in range(count):
                         found += any4(B._below(load_counted(mine_at, t), BOUND, True))
@@ -128,7 +128,7 @@ def index_rows(sizes, bits, threads, rounds: int = 8) -> None:
     import time
 
     from dagh.runtime.bits import pack_codes
-    from dagh.runtime.index import HammingIndex
+    from dagh.runtime.search.index import HammingIndex
 
     rng = np.random.default_rng(1)
     flush = np.ones(8 << 20, np.uint64)

@@ -33,3 +33,21 @@ def available(module: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def lazy_attribute(package: str, exports: dict[str, str], name: str):
+    """A package's ``__getattr__``: import the module ``exports[name]`` names and return its ``name``.
+
+    Lets a package list its public names without importing their modules, so
+    ``import dagh.runtime`` stays light until a name is used. The value is
+    cached in the package's namespace: the next access is a plain lookup.
+    """
+    import sys
+
+    try:
+        module = exports[name]
+    except KeyError:
+        raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    setattr(sys.modules[package], name, value)
+    return value

@@ -25,8 +25,8 @@ import numpy as np
 
 from dagh.errors import DaghError
 from dagh.fileio import atomic_write_text
-from dagh.runtime.encoder import Encoder
-from dagh.runtime.gallery import load_gallery, save_gallery
+from dagh.runtime.encode.encoder import Encoder
+from dagh.runtime.gallery.file import load_gallery, save_gallery
 from dagh.runtime.preprocess import load_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")

@@ -16,7 +16,7 @@ from dagh.calibration.quantize import inspect_qdq, quantize_qdq, write_calibrati
 from dagh.errors import DaghError
 from dagh.eval.latency import measure
 from dagh.manifest import file_entry
-from dagh.runtime.onnx_runner import OnnxRunner
+from dagh.runtime.encode.onnxruntime_runner import OnnxRunner
 from dagh.runtime.preprocess import PreprocessConfig
 
 INT8_NAME = "model.int8.onnx"

@@ -111,7 +111,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     from dagh.export.fp16 import convert_fp16
     from dagh.export.onnx_export import check_opset, export_onnx
     from dagh.export.parity import compare_codes
-    from dagh.runtime.onnx_runner import OnnxRunner
+    from dagh.runtime.encode.onnxruntime_runner import OnnxRunner
     from dagh.runtime.preprocess import preprocess_batch
     from dagh.train.checkpoint import load_checkpoint
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from dagh._optional import require
 from dagh.errors import DaghError
+from dagh.runtime.device import gpu_info
 
 
 class EngineBuildError(DaghError):
@@ -38,29 +37,6 @@ class EngineOptions:
 
 def tensorrt_major(trt: Any) -> int:
     return int(str(trt.__version__).split(".")[0])
-
-
-def gpu_info() -> dict[str, Any]:
-    """Name, compute capability and driver of GPU 0, from nvidia-smi when present."""
-    exe = shutil.which("nvidia-smi")
-    if exe:
-        try:
-            out = subprocess.run([exe, "--query-gpu=name,compute_cap,driver_version", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=10, check=True).stdout
-            name, cap, driver = [s.strip() for s in out.splitlines()[0].split(",")]
-            return {"gpu_name": name, "compute_capability": cap, "driver": driver}
-        except (subprocess.SubprocessError, ValueError, IndexError, OSError):
-            pass
-    try:  # Jetson has no nvidia-smi on older JetPacks; cuda-python is the next best witness
-        from cuda.bindings import runtime as cudart  # type: ignore
-
-        err, prop = cudart.cudaGetDeviceProperties(0)
-        if int(err) == 0:
-            return {"gpu_name": prop.name.decode(errors="replace").rstrip("\x00"),
-                    "compute_capability": f"{prop.major}.{prop.minor}", "driver": None}
-    except Exception:
-        pass
-    return {"gpu_name": None, "compute_capability": None, "driver": None}
 
 
 def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, options: EngineOptions,

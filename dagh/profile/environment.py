@@ -38,7 +38,7 @@ def _jetson_power_mode() -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    from dagh.export.tensorrt import gpu_info
+    from dagh.runtime.device import gpu_info
 
     gpu = gpu_info()
     return {

@@ -108,7 +108,7 @@ class Profiler:
         return measure(fn, warmup=o.warmup, iterations=o.iterations, duration=o.duration)
 
     def _encoder(self, precision: str, backend: str):
-        from dagh.runtime.encoder import Encoder
+        from dagh.runtime.encode.encoder import Encoder
 
         return Encoder.open(self.directory, precision=precision, backend=backend, verify=False)
 
@@ -152,7 +152,7 @@ class Profiler:
                                       "latency": summarize(samples, batch).to_dict(), "split_p50_ms": split})
 
     def _gallery_index(self, backend: str, size: int):
-        from dagh.runtime.index import HammingIndex
+        from dagh.runtime.search.index import HammingIndex
 
         bits = self.manifest.code_bits
         index = HammingIndex(bits, backend=backend)

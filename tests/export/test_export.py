@@ -15,7 +15,7 @@ from dagh.errors import ConfigError, DependencyError
 from dagh.export.onnx_export import read_metadata
 from dagh.export.pipeline import ExportOptions, export_checkpoint
 from dagh.manifest import ManifestError, load_manifest
-from dagh.runtime.onnx_runner import OnnxRunner
+from dagh.runtime.encode.onnxruntime_runner import OnnxRunner
 from dagh.train.checkpoint import load_checkpoint
 from tests.conftest import make_checkpoint
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-import dagh.runtime.index_gpu as index_gpu
+import dagh.runtime.search.gpu as index_gpu
 from dagh.runtime.bits import lanes_of_checked, pack_codes
-from dagh.runtime.index import HammingIndex
+from dagh.runtime.search.index import HammingIndex
 
 index_gpu.QUERY_GROUP = 2  # several launches for the 3-query cases below
 

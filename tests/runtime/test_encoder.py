@@ -8,8 +8,8 @@ import pytest
 from dagh.errors import ConfigError
 from dagh.manifest import ManifestError
 from dagh.runtime.bits import unpack_codes
-from dagh.runtime.encoder import Encoder
-from dagh.runtime.onnx_runner import OnnxRunner
+from dagh.runtime.encode.encoder import Encoder
+from dagh.runtime.encode.onnxruntime_runner import OnnxRunner
 
 
 def test_encode_packs_the_onnx_codes(export_dir, rng):
@@ -53,7 +53,7 @@ def test_tampered_export_is_refused(export_dir, tmp_path):
 
 
 def test_runtime_imports_without_torch():
-    code = ("import sys, dagh.runtime, dagh.runtime.encoder, dagh.runtime.index, dagh.runtime.gallery, "
+    code = ("import sys, dagh.runtime, dagh.runtime.encode.encoder, dagh.runtime.search.index, dagh.runtime.gallery.file, "
             "dagh.runtime.bits, dagh.manifest; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -63,8 +63,8 @@ def test_encode_and_search_end_to_end_without_torch(export_dir, tmp_path):
     """The whole CPU runtime path in a fresh interpreter: encode, gallery file, index search."""
     code = f"""
 import sys, numpy as np
-from dagh.runtime.encoder import Encoder
-from dagh.runtime.gallery import save_gallery, load_gallery
+from dagh.runtime.encode.encoder import Encoder
+from dagh.runtime.gallery.file import save_gallery, load_gallery
 enc = Encoder.open({str(export_dir)!r})
 crops = np.random.default_rng(0).integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
 codes = enc.encode(crops)

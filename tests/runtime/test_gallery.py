@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dagh.runtime.bits import pack_codes
-from dagh.runtime.gallery import HEADER, GalleryError, append_gallery, load_gallery, save_gallery
+from dagh.runtime.gallery.file import HEADER, GalleryError, append_gallery, load_gallery, save_gallery
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_save_killed_midway_leaves_old_file_intact(saved, tmp_path):
     # A child process writes a large gallery over it and is killed mid-write.
     script = (
         "import numpy as np, sys, os, signal\n"
-        "import dagh.runtime.gallery as G\n"
+        "import dagh.runtime.gallery.file as G\n"
         "real = G.atomic_write\n"
         "from contextlib import contextmanager\n"
         "@contextmanager\n"
@@ -141,7 +141,7 @@ def test_append_killed_before_commit_leaves_the_gallery_as_it_was(saved, tmp_pat
     # A child process appends and is killed after the segment is written, before the header commits it.
     script = (
         "import numpy as np, os, signal\n"
-        "import dagh.runtime.gallery as G\n"
+        "import dagh.runtime.gallery.file as G\n"
         "def dying(*a, **k):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
         "G._header = dying\n"

@@ -9,16 +9,16 @@ from hypothesis import strategies as st
 
 from dagh.errors import ConfigError, DataError
 from dagh.runtime.bits import pack_codes, packed_bytes, to_words, unpack_codes
-from dagh.runtime.index import HammingIndex
+from dagh.runtime.search.index import HammingIndex
 
 
 @pytest.fixture(autouse=True)
 def small_query_groups(monkeypatch):
     """Four queries per pass over the gallery, so small tests cover several passes and uneven groups."""
-    import dagh.runtime.index as index_module
+    import dagh.runtime.search.cpu as cpu_backend
 
-    monkeypatch.setattr(index_module, "QUERY_GROUP", 4)
-    monkeypatch.setattr(index_module, "RANGE_GROUP", 3)
+    monkeypatch.setattr(cpu_backend, "QUERY_GROUP", 4)
+    monkeypatch.setattr(cpu_backend, "RANGE_GROUP", 3)
 
 
 BACKENDS = ["cpu", "numpy"] + (["faiss"] if __import__("importlib").util.find_spec("faiss") else [])
@@ -35,7 +35,7 @@ def brute_force(gallery, ids, queries, k):
 
 
 def paged(bits, min_codes=0):
-    """A CPU index that keeps the page copy (dagh.runtime._pages) from ``min_codes`` codes on."""
+    """A CPU index that keeps the page copy (dagh.runtime.search.kernels.pages) from ``min_codes`` codes on."""
     index = HammingIndex(bits)
     index.backend.pages_min_codes = min_codes
     return index
@@ -347,7 +347,7 @@ def test_chunking_follows_numba_set_num_threads():
     """Searches read numba's thread count for the calling thread in compiled code (set_num_threads changes it)."""
     import numba
 
-    from dagh.runtime._numba_kernels import _thread_count, chunk_codes
+    from dagh.runtime.search.kernels.scan import _thread_count, chunk_codes
 
     @numba.njit
     def threads_seen():
@@ -371,8 +371,8 @@ def test_chunking_follows_numba_set_num_threads():
 
 
 def _sampled_blocks(n, k):
-    """The gallery blocks the bit-sliced scan samples for its starting threshold (dagh.runtime._bitsliced)."""
-    from dagh.runtime._bitsliced import sample_block, sample_plan
+    """The gallery blocks the bit-sliced scan samples for its starting threshold (dagh.runtime.search.kernels.bitsliced)."""
+    from dagh.runtime.search.kernels.bitsliced import sample_block, sample_plan
 
     blocks, _ = sample_plan(n, k)
     return [sample_block(i, n, blocks) for i in range(blocks)]
@@ -401,8 +401,8 @@ def test_searches_starting_from_a_guessed_threshold_stay_exact(rng, bits, k):
 def test_a_guess_fooled_by_clusters_in_the_sample_is_searched_again(rng, bits, layout):
     """Copies of the query fill sampled blocks of both halves: the guessed bound falls below the true k-th
     distance (checked), fewer than k codes lie under it, and the search runs again from no threshold."""
-    from dagh.runtime import _bitsliced
     from dagh.runtime.bits import pack_codes
+    from dagh.runtime.search.kernels import bitsliced as _bitsliced
 
     n, k = 20000, 100
     codes = rng.choice([-1, 1], (n, bits))
@@ -425,7 +425,8 @@ def test_a_guess_fooled_by_clusters_in_the_sample_is_searched_again(rng, bits, l
 def test_the_page_copy_holds_the_block_copy_re_laid_and_only_from_its_threshold(rng):
     """Pages appear once the gallery reaches pages_min_codes, hold each block's planes at their page positions
     (group, slot, block in group, lane), start on a page boundary, and grow with appends."""
-    from dagh.runtime import _bitsliced, _pages
+    from dagh.runtime.search.kernels import bitsliced as _bitsliced
+    from dagh.runtime.search.kernels import pages as _pages
 
     bits = 48
     stride = int(_bitsliced.block_stride(bits))
@@ -446,7 +447,8 @@ def test_the_page_copy_holds_the_block_copy_re_laid_and_only_from_its_threshold(
 
 def test_the_page_copy_threshold_follows_the_l2_cache(tmp_path):
     """min_codes: the block copy as large as the largest level-2 data cache sysfs lists; a default where none."""
-    from dagh.runtime import _bitsliced, _pages
+    from dagh.runtime.search.kernels import bitsliced as _bitsliced
+    from dagh.runtime.search.kernels import pages as _pages
 
     for name, level, kind, size in (("index0", 1, "Data", "32K"), ("index1", 2, "Instruction", "4096K"),
                                      ("index2", 2, "Unified", "512K"), ("index3", 3, "Unified", "32768K")):
@@ -469,7 +471,7 @@ def test_the_page_copy_threshold_follows_the_l2_cache(tmp_path):
 @pytest.mark.parametrize("bits", [12, 48, 128, 255])
 def test_batch_query_plans_over_threads_equal_the_serial_ones(rng, bits):
     """A batch plans its queries in parallel (query_plans_parallel); a single query on the calling thread."""
-    from dagh.runtime import _bitsliced
+    from dagh.runtime.search.kernels import bitsliced as _bitsliced
 
     packed = pack_codes(rng.choice([-1, 1], (37, bits)))
     serial, parallel = _bitsliced.query_plans(packed, bits), _bitsliced.query_plans_parallel(packed, bits)

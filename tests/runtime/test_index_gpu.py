@@ -26,7 +26,7 @@ def test_gpu_backend_without_gpu_is_a_clear_error():
     if cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
     from dagh.errors import DeviceError
-    from dagh.runtime.index import HammingIndex
+    from dagh.runtime.search.index import HammingIndex
 
     with pytest.raises(DeviceError, match="no usable CUDA GPU"):
         HammingIndex(48, backend="gpu")

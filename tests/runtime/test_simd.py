@@ -3,7 +3,16 @@
 import numpy as np
 from numba import njit
 
-from dagh.runtime._simd import address, any4, load4, popcount, splat4, store4, trailing_zeros64, word_at
+from dagh.runtime.search.kernels.simd import (
+    address,
+    any4,
+    load4,
+    popcount,
+    splat4,
+    store4,
+    trailing_zeros64,
+    word_at,
+)
 
 
 @njit(cache=True)

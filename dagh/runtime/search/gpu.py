@@ -33,7 +33,7 @@ import numpy as np
 from dagh._optional import require
 from dagh.errors import DeviceError
 from dagh.runtime.bits import lane_dtype, lanes_of_checked, words_per_code
-from dagh.runtime.index import Backend, _padded, _stack
+from dagh.runtime.search.backend import Backend, padded, stack_groups
 
 MAX_BINS = 257          # distances 0..256: codes up to 256 bits on the GPU
 THREADS = 256           # threads of the scanning kernels' blocks
@@ -228,7 +228,7 @@ class GpuBackend(Backend):
             if not np.all(found == m):  # every query has min(k, n) neighbours: anything else is a kernel bug
                 raise DeviceError(f"the GPU kernel returned {found.tolist()} neighbours, expected {m} per query")
             parts.append((d, p))
-        return _padded(np.concatenate([d for d, _ in parts]), np.concatenate([p for _, p in parts]),
+        return padded(np.concatenate([d for d, _ in parts]), np.concatenate([p for _, p in parts]),
                        snapshot.ids, k)
 
     def within(self, snapshot, queries, radius):
@@ -236,7 +236,7 @@ class GpuBackend(Backend):
         for start in range(0, len(queries), QUERY_GROUP):
             parts.append(self._select(snapshot, queries[start:start + QUERY_GROUP], snapshot.n,
                                       min(radius, self.bits), None))
-        return _stack(parts)
+        return stack_groups(parts)
 
     def _select(self, snapshot, queries, k, limit, width):
         """Per query, the (at most k) nearest codes at distance <= limit, in (distance, position) order:

@@ -1,7 +1,7 @@
 """Candidate lists of the k-nearest scans, and their merge (numba; compiled on first use).
 
-Both scans (bit-sliced, dagh.runtime._bitsliced; word by word,
-dagh.runtime._numba_kernels) walk their chunk in position order with a running
+Both scans (bit-sliced, dagh.runtime.search.kernels.bitsliced; word by word,
+dagh.runtime.search.kernels.scan) walk their chunk in position order with a running
 threshold U (the smallest distance with at least k candidates at or below it)
 and file only the codes under it here: (distance, position) appended to a
 small list per chunk and query, which is compacted to the chunk's current top

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dagh._optional import require
-from dagh.errors import DaghError
+from dagh.errors import ConfigError, DaghError
 
 CPU_PROVIDERS = ("CPUExecutionProvider",)
+DEFAULT_PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 
 class OnnxRunner:
@@ -47,3 +50,30 @@ class OnnxRunner:
             codes.append(c)
             hs.append(h)
         return np.concatenate(codes), np.concatenate(hs)
+
+
+def onnxruntime_runner(path: Path, precision: str, providers: Sequence[str] | None,
+                        engine_cache_dir: str | os.PathLike | None, threads: int):
+    """An OnnxRunner for the Encoder: the providers named (each must be present) or those present, in
+    DEFAULT_PROVIDER_ORDER; the TensorRT EP set for ``precision`` and the engine cache."""
+    ort = require("onnxruntime", extra="runtime", purpose="Encoder with backend='onnxruntime'")
+    present = set(ort.get_available_providers())
+    if providers is None:
+        chosen = [p for p in DEFAULT_PROVIDER_ORDER if p in present]
+    else:
+        missing = [p for p in providers if p not in present]
+        if missing:
+            raise ConfigError(f"onnxruntime here has no {', '.join(missing)} (available: {sorted(present)}); "
+                              "install onnxruntime-gpu for CUDA/TensorRT, or drop them from providers")
+        chosen = list(providers)
+    configured: list[Any] = []
+    for name in chosen:
+        if name == "TensorrtExecutionProvider":
+            options = {"trt_fp16_enable": precision == "fp16", "trt_int8_enable": precision == "int8",
+                       "trt_engine_cache_enable": engine_cache_dir is not None}
+            if engine_cache_dir is not None:
+                options["trt_engine_cache_path"] = os.fspath(engine_cache_dir)
+            configured.append((name, options))
+        else:
+            configured.append(name)
+    return OnnxRunner(path, providers=configured, threads=threads)

@@ -79,7 +79,7 @@ class Gallery:
         return len(self.ids)
 
     def to_index(self, backend: str = "cpu"):
-        from dagh.runtime.index import HammingIndex
+        from dagh.runtime.search.index import HammingIndex
 
         index = HammingIndex(self.bits, backend=backend)
         index.add(self.codes, self.ids)

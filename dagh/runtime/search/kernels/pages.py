@@ -1,6 +1,6 @@
 """A second bit-sliced copy for one-query searches of large galleries: each plane in pages of its own (numba).
 
-The block copy (dagh.runtime._bitsliced) keeps a block's planes together. A
+The block copy (dagh.runtime.search.kernels.bitsliced) keeps a block's planes together. A
 one-query search counts only the planes where the query has its rarer bit
 value, about half, yet from memory it costs as much as reading them all: the
 hardware prefetchers fetch the whole block. Here the same planes are grouped
@@ -28,7 +28,7 @@ import functools
 import numpy as np
 from numba import njit, prange
 
-from dagh.runtime._bitsliced import (
+from dagh.runtime.search.kernels.bitsliced import (
     _MASK,
     BLOCK_CODES,
     _add8,
@@ -39,8 +39,8 @@ from dagh.runtime._bitsliced import (
     plan_entries,
     popcount_planes,
 )
-from dagh.runtime._simd import address, load4, splat4, store4
-from dagh.runtime._topk import _chunk_state, _other_chunks_bound
+from dagh.runtime.search.kernels.simd import address, load4, splat4, store4
+from dagh.runtime.search.kernels.topk import _chunk_state, _other_chunks_bound
 
 SUPER = 128                  # blocks a page group holds: 128 blocks x 32 bytes = one 4 KB page a plane
 PAGE_BYTES = SUPER * 32

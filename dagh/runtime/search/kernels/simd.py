@@ -9,7 +9,7 @@ written as plain numba code and LLVM lowers each operation to one AVX2
 instruction on x86-64, or two NEON instructions on aarch64 (portable LLVM IR,
 no target intrinsics).
 
-    from dagh.runtime._simd import load4, splat4
+    from dagh.runtime.search.kernels.simd import load4, splat4
     x = load4(array, offset) ^ splat4(mask)     # array: 1-D contiguous uint64
 
 It also holds the scalar bit intrinsics the kernels use: ``popcount`` (LLVM

@@ -8,9 +8,9 @@ contiguous run, and XOR + popcount + min over a block of codes vectorizes
 gallery; the rest is capacity for appends.
 
 k-nearest search is one parallel pass over gallery chunks with a running
-threshold (dagh.runtime._topk files the candidates and merges them): over the
+threshold (dagh.runtime.search.kernels.topk files the candidates and merges them): over the
 bit-sliced copy of the gallery for codes of up to 255 bits
-(dagh.runtime._bitsliced), over these words for longer codes (topk_scan here).
+(dagh.runtime.search.kernels.bitsliced), over these words for longer codes (topk_scan here).
 ``knn_bitsliced`` and ``knn_words`` run either in one compiled call. Radius search (scan + offsets_for +
 collect) counts a histogram of distances, then writes the selected codes
 straight to their final place. All are exact and order ties by gallery position.
@@ -25,9 +25,10 @@ from numba import njit, prange
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from dagh.runtime import _bitsliced, _pages
-from dagh.runtime._simd import popcount, trailing_zeros64
-from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound, merge_candidates
+from dagh.runtime.search.kernels import bitsliced as _bitsliced
+from dagh.runtime.search.kernels import pages as _pages
+from dagh.runtime.search.kernels.simd import popcount, trailing_zeros64
+from dagh.runtime.search.kernels.topk import _accept, _chunk_state, _other_chunks_bound, merge_candidates
 
 # Indices in the hot loops are unsigned: numba wraps negative indices of signed
 # ones, and that per-element select keeps LLVM from vectorizing the loads (the
@@ -297,7 +298,7 @@ def _finish(ids, positions, counts, out_d, out_i):
 def _bitsliced_pass(planes, pages, n, packed, k, bits, chunk, n_chunks, cap, guess, out_d, positions, counts):
     """One pass of knn_bitsliced over the gallery for the queries ``packed``: their top k, merged.
 
-    A pass of one query reads the page copy where there is one (dagh.runtime._pages)."""
+    A pass of one query reads the page copy where there is one (dagh.runtime.search.kernels.pages)."""
     cand_d, cand_p, cand_n, shared_u = _pass_state(n_chunks, packed.shape[0], cap, bits + 1)
     batch = packed.shape[0] > 1  # per-query work over the threads; one query: no thread pool to start for it
     offsets, plan = _bitsliced.query_plans_parallel(packed, bits) if batch else _bitsliced.query_plans(packed, bits)
@@ -324,9 +325,9 @@ def _bitsliced_pass(planes, pages, n, packed, k, bits, chunk, n_chunks, cap, gue
 
 @njit(nogil=True, cache=True)
 def knn_bitsliced(planes, pages, n, ids, packed, k, bits, min_chunk, tasks_per_thread, group, out_d, out_i):
-    """Exact k-nearest search over the bit-sliced copy (dagh.runtime._bitsliced), codes of up to 255 bits.
+    """Exact k-nearest search over the bit-sliced copy (dagh.runtime.search.kernels.bitsliced), codes of up to 255 bits.
 
-    ``pages``: the page copy of the same planes (dagh.runtime._pages) that
+    ``pages``: the page copy of the same planes (dagh.runtime.search.kernels.pages) that
     one-query passes read, or an empty array where the index keeps none.
     ``packed``: the queries as packed uint8 rows. Fills ``out_d`` (int32
     [nq, k]) and ``out_i`` (int64 [nq, k]) with distances and ids, -1 past n
@@ -334,13 +335,13 @@ def knn_bitsliced(planes, pages, n, ids, packed, k, bits, min_chunk, tasks_per_t
     chunk_codes(n, min_chunk, tasks_per_thread, threads) codes in parallel, ``group`` queries per
     pass over the gallery, then the merge and the id lookup, all in this one
     call. Each query starts from a threshold guessed from a sample
-    (dagh.runtime._bitsliced.guessed_limits); a query whose guess proves too
+    (dagh.runtime.search.kernels.bitsliced.guessed_limits); a query whose guess proves too
     low (fewer than k codes under it) is searched again without one.
 
     Note for development: numba's on-disk cache of this function embeds the
     kernels it calls but is invalidated only by changes to this file; after
-    editing _bitsliced.py, _pages.py, _topk.py or _simd.py alone, delete
-    dagh/runtime/__pycache__/*.nbi (an installed upgrade replaces every file,
+    editing bitsliced.py, pages.py, topk.py or simd.py alone, delete
+    dagh/runtime/search/kernels/__pycache__/*.nbi (an installed upgrade replaces every file,
     so users are not affected).
     """
     chunk = chunk_codes(n, min_chunk, tasks_per_thread, _thread_count())

@@ -20,7 +20,7 @@ planes is padded to a multiple of 8 with the block's zero plane (a constant
 0 or 1 per code, as the query's bit says). A bit-sliced
 comparison with the running threshold (a borrow chain) marks the codes under
 it; only those (rare once the threshold settles) are read out and filed as
-candidates (dagh.runtime._topk).
+candidates (dagh.runtime.search.kernels.topk).
 
 Why: a 64-bit code costs ~0.8 vector logic operations here (half the planes
 of counting every bit, which was itself ~1.4 against ~2.5 for XOR + vpshufb
@@ -39,8 +39,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from dagh.runtime._simd import address, any4, load4, popcount, splat4, store4, trailing_zeros64, word_at
-from dagh.runtime._topk import _accept, _chunk_state, _other_chunks_bound
+from dagh.runtime.search.kernels.simd import (
+    address,
+    any4,
+    load4,
+    popcount,
+    splat4,
+    store4,
+    trailing_zeros64,
+    word_at,
+)
+from dagh.runtime.search.kernels.topk import _accept, _chunk_state, _other_chunks_bound
 
 BLOCK_CODES = 256           # codes per block: 4 lanes x 64 bits
 MAX_BITS = 255              # T >> 1 must fit the eight count planes
@@ -188,7 +197,7 @@ def _csa(a, b, c):
 
 
 @njit(inline="always")
-def _x(planes, base, offsets, flip, e):  # planes, offsets: addresses (see dagh.runtime._simd.address)
+def _x(planes, base, offsets, flip, e):  # planes, offsets: addresses (see dagh.runtime.search.kernels.simd.address)
     """The e-th listed plane of the block XOR ``flip`` (the plan's inversion, in a register).
 
     One inversion for the whole list: a mask word per entry, broadcast as
@@ -235,7 +244,7 @@ def _weight(planes, base, t, m, flip):
 def _count(planes, block, stride, offsets, entry, length, m, flip):
     """The nine planes of T (weights 1..256) for the block and a query's plan (see module docstring).
 
-    ``planes`` and ``offsets`` are addresses (dagh.runtime._simd.address); the
+    ``planes`` and ``offsets`` are addresses (dagh.runtime.search.kernels.simd.address); the
     plan's list is offsets[entry:entry + length], inverted with ``flip``, the
     popcount planes with ~flip.
     """
@@ -462,7 +471,7 @@ def file_under(counted, block, n, u, ext, offset, wide, scratch, g, c, k, bins, 
     """File the codes of ``block`` whose distance lies under the bound (min(u, ext)); returns the new u.
 
     ``counted``: the block's T planes (_count), d = T + offset. Shared by the
-    block scan below and the one-query page scan (dagh.runtime._pages).
+    block scan below and the one-query page scan (dagh.runtime.search.kernels.pages).
     """
     under = _below(counted, min(u, ext) - offset, wide)
     if (block + 1) * BLOCK_CODES > n:  # the gallery's last block: codes past n are not in it
@@ -511,7 +520,7 @@ def topk_scan(planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d
     ``limits`` each query's starting threshold (guessed_limits; bits + 1 for
     none). Chunks run in parallel and share their thresholds through
     ``shared_u`` exactly as the word-major scan does (see
-    dagh.runtime._numba_kernels.topk_scan).
+    dagh.runtime.search.kernels.scan.topk_scan).
     """
     for c in prange(cand_d.shape[0]):
         _scan_chunk(c, planes, bits, n, offsets, plan, k, chunk, limits, shared_u, cand_d, cand_p, cand_n)

@@ -1,0 +1,100 @@
+"""Encoders: face crops -> packed binary codes, from an export directory.
+
+    encoder = Encoder.open("runs/demo/export", precision="int8")   # backend="auto"
+    codes = encoder.encode(frames_bgr, color_order="BGR")           # uint8 [n, ceil(bits/8)]
+
+Backends: ``onnxruntime`` (execution providers in the order TensorRT EP, CUDA
+EP, CPU, as available, or the ones you name) and ``tensorrt`` (the engine file,
+through the TensorRT Python API and cuda-python; 8.6 to 11). ``auto`` takes
+the TensorRT engine of the asked precision where the export has one and
+TensorRT is installed, else onnxruntime. Opening checks the manifest (file
+hashes, code length) and, for an engine, that it was built by this TensorRT
+version for this GPU. Asking for a precision the export lacks is an error,
+never a silent substitute.
+
+Codes are packed as dagh.runtime.bits documents (bit i = column i, MSB first).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dagh._optional import available
+from dagh.errors import ConfigError
+from dagh.manifest import Manifest, load_manifest
+from dagh.runtime.bits import pack_codes
+from dagh.runtime.preprocess import PreprocessConfig, preprocess_batch
+
+PRECISIONS = ("fp32", "fp16", "int8")
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
+
+
+class Encoder:
+    """Encodes face crops into packed binary codes with one exported model."""
+
+    def __init__(self, manifest: Manifest, directory: Path, precision: str, runner: Any, backend: str):
+        self.manifest = manifest
+        self.directory = directory
+        self.precision = precision
+        self.backend = backend
+        self._runner = runner
+        spec = manifest.input
+        self.bits = manifest.code_bits
+        self.preprocess = PreprocessConfig(size=spec.size, mean=tuple(spec.mean), std=tuple(spec.std),
+                                           color_order=spec.color_order)
+
+    @classmethod
+    def open(cls, export_dir: str | os.PathLike, precision: str = "fp32", backend: str = "auto", *,
+             providers: Sequence[str] | None = None, engine_cache_dir: str | os.PathLike | None = None,
+             threads: int = 0, verify: bool = True) -> Encoder:
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        directory = Path(export_dir)
+        manifest = load_manifest(directory, verify=verify)
+        engine = manifest.file("engine", precision)
+        onnx_file = manifest.file("onnx", precision)
+        if backend == "auto":
+            backend = "tensorrt" if engine is not None and available("tensorrt") else "onnxruntime"
+        if backend == "tensorrt":
+            if engine is None:
+                raise ConfigError(f"{str(directory)!r} has no {precision} TensorRT engine; build one with "
+                                  f"dagh-export --engine yes on the device, or use backend='onnxruntime'")
+            from dagh.runtime.encode.tensorrt_runner import TensorRTRunner
+
+            runner = TensorRTRunner(directory / engine.path, engine.details)
+        else:
+            if onnx_file is None:
+                raise ConfigError(f"{str(directory)!r} has no {precision} ONNX model; re-export with "
+                                  f"--{precision} (it has: {', '.join(sorted({f.precision for f in manifest.files if f.kind == 'onnx'}))})")
+            from dagh.runtime.encode.onnxruntime_runner import onnxruntime_runner
+
+            runner = onnxruntime_runner(directory / onnx_file.path, precision, providers, engine_cache_dir, threads)
+        return cls(manifest, directory, precision, runner, backend)
+
+    @property
+    def providers(self) -> list[str]:
+        """The onnxruntime execution providers in use (empty for the TensorRT backend)."""
+        session = getattr(self._runner, "session", None)
+        return list(session.get_providers()) if session is not None else []
+
+    def encode(self, images: Any, *, color_order: str = "RGB", return_h: bool = False):
+        """Face crops (uint8 HWC/NHWC arrays, Pillow images or paths) -> packed codes [n, ceil(bits/8)]."""
+        return self.encode_preprocessed(preprocess_batch(images, self.preprocess, color_order=color_order),
+                                        return_h=return_h)
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model on a preprocessed float32 NCHW batch: (+1/-1 codes, h), unpacked."""
+        return self._runner.run(np.ascontiguousarray(batch, dtype=np.float32))
+
+    def encode_preprocessed(self, batch: np.ndarray, *, return_h: bool = False):
+        """Float32 NCHW batch (already preprocessed) -> packed codes (and h if asked)."""
+        codes, h = self.infer(batch)
+        packed = pack_codes(codes > 0)
+        return (packed, h) if return_h else packed
