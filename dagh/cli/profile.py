@@ -105,9 +105,9 @@ def main(export_dir, precision, backend, batch, gallery, ks, index_backends, dur
     profiler = Profiler(export_dir, options)
     steps = profiler.steps()
     if not quiet:
-        from tqdm import tqdm
+        from dagh.progress import progress_bar
 
-        bar = tqdm(total=len(steps), unit="config", leave=False)
+        bar = progress_bar(total=len(steps), unit="config")
 
         def on_step(label):
             bar.set_description(label)

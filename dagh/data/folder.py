@@ -50,8 +50,9 @@ def load_image_folder(root: str | os.PathLike, size: int, *, bad_images: str = "
     images, labels = [], []
     iterator = files
     if progress:
-        from tqdm import tqdm
-        iterator = tqdm(files, desc=f"loading {root.name}", unit="img", leave=False)
+        from dagh.progress import progress_bar
+
+        iterator = progress_bar(files, desc=f"loading {root.name}", unit="img")
     for label, path in iterator:
         try:
             images.append(load_image(path, size))

@@ -18,6 +18,7 @@ from dagh.errors import CheckpointError, ConfigError
 from dagh.eval.encode import encode_faces
 from dagh.eval.metrics import RetrievalReport, evaluate_retrieval
 from dagh.model import HashNet, ModelConfig, model_from_config
+from dagh.progress import progress_bar
 from dagh.runtime.preprocess import PreprocessConfig, preprocess_batch
 from dagh.train.checkpoint import load_checkpoint, save_checkpoint
 from dagh.train.config import TrainConfig
@@ -130,8 +131,7 @@ def train(model_config: ModelConfig, loss_config: LossConfig, train_config: Trai
         t0 = time.perf_counter()
         bar = range(steps_per_epoch)
         if progress:
-            from tqdm import tqdm
-            bar = tqdm(bar, desc=f"epoch {epoch + 1}/{train_config.epochs}", unit="batch", leave=False)
+            bar = progress_bar(bar, desc=f"epoch {epoch + 1}/{train_config.epochs}", unit="batch")
         for step in bar:
             for group in optimizer.param_groups:
                 group["lr"] = train_config.lr * _lr_factor(train_config, epoch + step / steps_per_epoch)
