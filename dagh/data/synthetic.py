@@ -39,6 +39,7 @@ _RANGES = {
     "mouth_w": (0.13, 0.30), "mouth_t": (0.025, 0.065), "mouth_y": (0.24, 0.42),
 }
 _COLORS = ("skin", "hair", "eye", "lip")
+_MEAN_SCALE = 0.95  # render_faces draws the face scale from U(0.82, 1.08)
 _FLAGS = ("glasses", "beard")
 
 
@@ -253,3 +254,18 @@ def make_synthetic_splits(config: SyntheticConfig = SyntheticConfig()) -> Splits
     test_x, test_y = render_identity_images(params, config.test_per_identity, config.size,
                                             np.random.default_rng(seeds[2]))
     return Splits(FaceSet(train_x, train_y, names), FaceSet(test_x, test_y, names), config.to_dict())
+
+
+def synthetic_face_template() -> tuple[tuple[float, float], ...]:
+    """Where the average synthetic face's 5 landmarks sit in its crop, as fractions of the side.
+
+    From the renderer's geometry at the mean identity and a neutral pose (no roll,
+    yaw or pitch, mean scale): eye centres at (+-eye_dx, eye_y), the nose tip at the
+    bottom of the nose ellipse, the mouth corners at (+-mouth_w, mouth_y); image-left
+    first, as dagh.runtime.face.detect orders landmarks.
+    """
+    mean = {k: (lo + hi) / 2 for k, (lo, hi) in _RANGES.items()}
+    face = [(-mean["eye_dx"], mean["eye_y"]), (mean["eye_dx"], mean["eye_y"]),
+            (0.0, mean["eye_y"] + 0.05 + 1.2 * mean["nose_len"]),
+            (-mean["mouth_w"], mean["mouth_y"]), (mean["mouth_w"], mean["mouth_y"])]
+    return tuple((round((x * _MEAN_SCALE + 1) / 2, 4), round((y * _MEAN_SCALE + 1) / 2, 4)) for x, y in face)

@@ -8,7 +8,8 @@
     index = load_gallery("people.dgal", bits=encoder.bits).to_index()
     distances, ids = index.search(encoder.encode(crop), k=5)
 
-Rooms by job: ``encode`` (Encoder and its onnxruntime and TensorRT runners),
+Rooms by job: ``recognizer`` (frames in, names out), ``face`` (detection,
+alignment, quality gates), ``encode`` (Encoder and its onnxruntime and TensorRT runners),
 ``search`` (HammingIndex and its CPU, GPU and reference backends), ``gallery``
 (the .dgal file), ``preprocess`` (shared with training) and ``bits`` (the
 packed-code format). The names below load on first use: importing
@@ -19,6 +20,11 @@ numba, TensorRT and CUDA load when a backend that needs them is opened.
 from dagh._optional import lazy_attribute
 
 _EXPORTS = {
+    "Recognizer": "dagh.runtime.recognizer",
+    "Match": "dagh.runtime.recognizer",
+    "Detection": "dagh.runtime.face.detect",
+    "open_detector": "dagh.runtime.face.detect",
+    "QualityGates": "dagh.runtime.face.quality",
     "Encoder": "dagh.runtime.encode.encoder",
     "EngineMismatchError": "dagh.runtime.encode.tensorrt_runner",
     "HammingIndex": "dagh.runtime.search.index",

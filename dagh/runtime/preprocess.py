@@ -28,6 +28,9 @@ class PreprocessConfig:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     color_order: str = "RGB"  # channel order the *network* expects
+    # Where the 5 landmarks sit in the training crops, as fractions of the side (dagh.runtime.face.align);
+    # None: crops were not landmark-aligned, the recognizer crops faces by their box.
+    face_template: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or not 8 <= self.size <= 1024:
@@ -41,16 +44,23 @@ class PreprocessConfig:
             object.__setattr__(self, name, value)
         if any(s <= 0 for s in self.std):
             raise ConfigError(f"std values must be positive, got {self.std!r}")
+        if self.face_template is not None:
+            from dagh.runtime.face.align import check_template
+
+            object.__setattr__(self, "face_template", check_template(self.face_template))
 
     def to_dict(self) -> dict[str, Any]:
         return {"size": self.size, "mean": list(self.mean), "std": list(self.std),
-                "color_order": self.color_order}
+                "color_order": self.color_order,
+                "face_template": [list(p) for p in self.face_template] if self.face_template else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
         try:
+            template = data.get("face_template")
             return cls(size=int(data["size"]), mean=tuple(data["mean"]), std=tuple(data["std"]),
-                       color_order=str(data.get("color_order", "RGB")))
+                       color_order=str(data.get("color_order", "RGB")),
+                       face_template=tuple(tuple(p) for p in template) if template else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"malformed preprocessing config {data!r}: {exc}") from exc
 

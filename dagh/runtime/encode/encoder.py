@@ -45,8 +45,10 @@ class Encoder:
         self._runner = runner
         spec = manifest.input
         self.bits = manifest.code_bits
+        template = getattr(spec, "face_template", None)  # manifests before schema 2 have none
         self.preprocess = PreprocessConfig(size=spec.size, mean=tuple(spec.mean), std=tuple(spec.std),
-                                           color_order=spec.color_order)
+                                           color_order=spec.color_order,
+                                           face_template=tuple(map(tuple, template)) if template else None)
 
     @classmethod
     def open(cls, export_dir: str | os.PathLike, precision: str = "fp32", backend: str = "auto", *,
@@ -77,6 +79,19 @@ class Encoder:
 
             runner = onnxruntime_runner(directory / onnx_file.path, precision, providers, engine_cache_dir, threads)
         return cls(manifest, directory, precision, runner, backend)
+
+    def close(self) -> None:
+        """Release the runner (a TensorRT runner's device memory and stream; onnxruntime's session)."""
+        close = getattr(self._runner, "close", None)
+        if close is not None:
+            close()
+        self._runner = None
+
+    def __enter__(self) -> Encoder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def providers(self) -> list[str]:

