@@ -41,3 +41,41 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_write(path) as handle:
         handle.write(text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
+    """Yield a hidden temporary directory beside ``target``; on success it becomes ``target``.
+
+    A non-empty ``target`` is refused unless ``force`` (then it is replaced, and
+    removed only after the new one is in place). On failure the temporary
+    directory is removed and ``target`` is left as it was.
+    """
+    import shutil
+
+    from dagh.errors import ConfigError
+
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{str(target)!r} exists and is not a directory")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise ConfigError(f"{str(target)!r} is not empty; choose another directory or pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        yield partial
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, old)
+        try:
+            os.replace(partial, target)
+        except BaseException:
+            if old is not None:
+                os.replace(old, target)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise

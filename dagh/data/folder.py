@@ -10,9 +10,9 @@ import numpy as np
 
 from dagh.data.faceset import FaceSet
 from dagh.errors import DataError
+from dagh.runtime.face.crops import IMAGE_SUFFIXES
 from dagh.runtime.preprocess import load_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 BAD_IMAGE_POLICIES = ("skip", "error")
 
 

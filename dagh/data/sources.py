@@ -63,6 +63,21 @@ class DataSource:
         kind = "folder" if any(p.is_dir() for p in entries) else "ddh-pickle"
         return cls(kind=kind, path=str(path), **options)
 
+    def face_template(self):
+        """Where the 5 landmarks sit in these crops (fractions of the side), or None where unknown.
+
+        Synthetic faces: the renderer's geometry. An image folder made by ``dagh-align``: the
+        template it recorded. Other folders and the DDH pickles: None (the recognizer box-crops)."""
+        if self.kind == "synthetic":
+            from dagh.data.synthetic import synthetic_face_template
+
+            return synthetic_face_template()
+        if self.kind == "folder":
+            from dagh.data.aligner import read_template_record
+
+            return read_template_record(self.path)
+        return None
+
     def describe(self) -> str:
         if self.kind == "synthetic":
             return (f"synthetic faces ({self.identities} identities x "

@@ -80,7 +80,7 @@ def train(model_config: ModelConfig, loss_config: LossConfig, train_config: Trai
           progress: bool = True, evaluate: bool = True,
           log: Callable[[str], None] = print) -> TrainResult:
     """Train a hashing network and write its checkpoint to ``output`` after every epoch."""
-    preprocess = preprocess or PreprocessConfig(size=model_config.input_size)
+    preprocess = preprocess or PreprocessConfig(size=model_config.input_size, face_template=data.face_template())
     if preprocess.size != model_config.input_size:
         raise ConfigError(f"preprocessing size {preprocess.size} differs from the model input "
                           f"size {model_config.input_size}")
