@@ -1,4 +1,4 @@
-"""Gallery stores: the .dgal file (``file``). Names load on first use."""
+"""Gallery stores: the .dgal file (``file``: codes, ids and labels). Names load on first use."""
 
 from dagh._optional import lazy_attribute
 
@@ -8,6 +8,7 @@ _EXPORTS = {
     "load_gallery": "dagh.runtime.gallery.file",
     "save_gallery": "dagh.runtime.gallery.file",
     "append_gallery": "dagh.runtime.gallery.file",
+    "remove_from_gallery": "dagh.runtime.gallery.file",
 }
 __all__ = sorted(_EXPORTS)
 
