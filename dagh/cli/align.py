@@ -52,7 +52,7 @@ def main(source, output, size, template_name, detector, strict, force, quiet):
       dagh-train --data runs/faces-aligned -o runs/faces.pt --bits 48
     """
     from dagh.data.aligner import align_folder
-    from dagh.runtime.face.detect import open_detector
+    from dagh.runtime.face.detectors import open_detector
 
     report = align_folder(source, output, detector=open_detector(detector), template=template_named(template_name),
                           size=size, strict=strict, force=force, progress=not quiet, log=click.echo)

@@ -4,7 +4,7 @@
 
     encoder = Encoder.open("runs/demo/export", precision="int8")
     codes = encoder.encode(face_crops, color_order="BGR")        # packed uint8 [n, ceil(bits/8)]
-    save_gallery("people.dgal", codes, person_ids, encoder.bits)
+    save_gallery("people.dgal", codes, ids, encoder.bits, labels=names)   # one id a code, names repeat
     index = load_gallery("people.dgal", bits=encoder.bits).to_index()
     distances, ids = index.search(encoder.encode(crop), k=5)
 
@@ -23,7 +23,7 @@ _EXPORTS = {
     "Recognizer": "dagh.runtime.recognizer",
     "Match": "dagh.runtime.recognizer",
     "Detection": "dagh.runtime.face.detect",
-    "open_detector": "dagh.runtime.face.detect",
+    "open_detector": "dagh.runtime.face.detectors",
     "QualityGates": "dagh.runtime.face.quality",
     "Encoder": "dagh.runtime.encode.encoder",
     "EngineMismatchError": "dagh.runtime.encode.tensorrt_runner",
@@ -33,6 +33,7 @@ _EXPORTS = {
     "load_gallery": "dagh.runtime.gallery.file",
     "save_gallery": "dagh.runtime.gallery.file",
     "append_gallery": "dagh.runtime.gallery.file",
+    "remove_from_gallery": "dagh.runtime.gallery.file",
     "PreprocessConfig": "dagh.runtime.preprocess",
     "preprocess_batch": "dagh.runtime.preprocess",
     "load_image": "dagh.runtime.preprocess",

@@ -36,7 +36,8 @@ import numpy as np
 
 from dagh.errors import ConfigError
 from dagh.runtime.face.align import align_face, crop_box
-from dagh.runtime.face.detect import Detection, Detector, open_detector
+from dagh.runtime.face.detect import Detection, Detector
+from dagh.runtime.face.detectors import open_detector
 from dagh.runtime.face.frame import as_rgb_frame
 from dagh.runtime.face.quality import QualityGates
 

