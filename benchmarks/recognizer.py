@@ -3,9 +3,9 @@
     python benchmarks/recognizer.py runs/demo/export                 # gallery of 10k random codes
     python benchmarks/recognizer.py runs/demo/export --gallery-size 1000000 --frames 200
 
-Frames are composed from scikit-image's astronaut photo (her head pasted 1 or 5
-times at different scales onto a 640x480 background), so the detector finds
-real faces. For each frame kind it runs ``Recognizer.recognize_timed`` many
+Frames are composed from the head of the astronaut photo that dagh ships
+(dagh.profile.frames: pasted 1 or 5 times at different scales onto a 640x480
+background), so the detector finds real faces. For each frame kind it runs ``Recognizer.recognize_timed`` many
 times and prints per stage p50/p90 in ms and its share of the frame, then
 what everything after detection costs on top of the detector (the goal: at
 most 30%).
@@ -14,36 +14,12 @@ most 30%).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 STAGES = ("detect", "align", "encode", "search")
-
-
-def astronaut() -> np.ndarray:
-    from PIL import Image
-
-    spec = importlib.util.find_spec("skimage")
-    if spec is None:
-        raise SystemExit("needs scikit-image's bundled photographs: pip install scikit-image")
-    root = Path(list(spec.submodule_search_locations)[0])
-    return np.asarray(Image.open(root / "data" / "astronaut.png").convert("RGB"))
-
-
-def composed_frame(faces: int) -> np.ndarray:
-    """A 640x480 RGB frame holding ``faces`` copies of the astronaut's head (1..5)."""
-    from PIL import Image
-
-    head = Image.fromarray(astronaut()[30:210, 150:300])
-    frame = Image.new("RGB", (640, 480), (90, 110, 100))
-    spots = [((245, 150), 1.0), ((20, 40), 0.8), ((460, 40), 0.9), ((60, 280), 0.7), ((450, 270), 1.0)]
-    for (x, y), scale in spots[:faces]:
-        frame.paste(head.resize((int(150 * scale), int(180 * scale))), (x, y))
-    return np.asarray(frame)
 
 
 def main() -> int:
@@ -54,6 +30,7 @@ def main() -> int:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
     args = parser.parse_args()
 
+    from dagh.profile.frames import composed_frame
     from dagh.runtime import Encoder, HammingIndex, Recognizer
     from dagh.runtime.bits import pack_codes
     from dagh.runtime.face.detectors import open_detector

@@ -53,6 +53,16 @@ def print_report(report: dict) -> None:
             continue
         click.echo(f"{e['precision']:<10}gallery {e['gallery']}: SingleStream p90 {e['single_stream_p90_ms']:.2f} ms, "
                    f"Offline {e['offline_frames_per_s']:.0f} frames/s (batch {e['offline_batch']})")
+    if report.get("recognizer"):
+        click.echo("\nrecognizer: one 640x480 frame, p50 / p90 ms per stage (detect, align, encode, search)")
+    for e in report.get("recognizer", []):
+        if e["status"] != "ok":
+            click.echo(f"{e['precision']:<10}{e['faces']} faces  skipped: {e['reason']}")
+            continue
+        st = e["stages"]
+        click.echo(f"{e['precision']:<10}{e['faces']} faces ({e['found']} found): "
+                   + ", ".join(f"{k} {st[k]['p50_ms']:.2f} / {st[k]['p90_ms']:.2f}" for k in st)
+                   + f"; {e['frames_per_s']:.1f} frames/s")
     env = report["environment"]
     click.echo(f"\nenvironment: {env['cpu']} ({env['cores']} cores), GPU {env['gpu']}, onnxruntime "
                f"{env['onnxruntime']}, TensorRT {env['tensorrt']}, numba {env['numba']}"
@@ -72,6 +82,9 @@ def print_report(report: dict) -> None:
 @click.option("--k", "ks", callback=_floats, default="1,10,100", show_default=True, help="Neighbours per search.")
 @click.option("--index", "index_backends", callback=_strings, default="cpu,gpu", show_default=True,
               help="Index backends: cpu, gpu, numpy, faiss.")
+@click.option("--faces", callback=_floats, default="1,5", show_default=True,
+              help="Faces in the recognizer's 640x480 frame (1..5; real faces shipped with dagh).")
+@click.option("--detector", default="retinaface", show_default=True, help="Face detector for the recognizer.")
 @click.option("--duration", type=float, default=None, help="Seconds per configuration (default 0.5).")
 @click.option("--iterations", type=int, default=None, help="Timed calls per configuration instead of --duration.")
 @click.option("--warmup", type=int, default=3, show_default=True, help="Untimed calls before each measurement.")
@@ -80,14 +93,16 @@ def print_report(report: dict) -> None:
               help="Write a PNG plot here (needs matplotlib).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @handle_errors
-def main(export_dir, precision, backend, batch, gallery, ks, index_backends, duration, iterations, warmup,
-         json_path, plot_path, quiet):
+def main(export_dir, precision, backend, batch, gallery, ks, index_backends, faces, detector, duration, iterations,
+         warmup, json_path, plot_path, quiet):
     """Profile encode and search latency of EXPORT_DIR on this device.
 
     Prints p50/p90/p99 latency and throughput per precision, backend and batch
     (with the preprocess / inference / packing split), search latency and scan
-    rate per gallery size and k, and one camera frame end to end (MLPerf-style
-    SingleStream p90 and Offline throughput). Ctrl-C prints what was measured.
+    rate per gallery size and k, one camera frame end to end (MLPerf-style
+    SingleStream p90 and Offline throughput), and the recognizer on a 640x480
+    frame with 1 and 5 faces (p50/p90 per stage: detect, align, encode,
+    search; frames/s). Ctrl-C prints what was measured.
 
     \b
     Example:
@@ -96,8 +111,8 @@ def main(export_dir, precision, backend, batch, gallery, ks, index_backends, dur
     from dagh.profile.runner import ProfileOptions, Profiler
 
     options = ProfileOptions(precisions=precision, backends=backend, batches=batch, galleries=gallery, ks=ks,
-                             index_backends=index_backends, duration=duration, iterations=iterations,
-                             warmup=warmup)
+                             index_backends=index_backends, faces=faces, detector=detector, duration=duration,
+                             iterations=iterations, warmup=warmup)
     if plot_path:
         from dagh._optional import require
 

@@ -30,6 +30,8 @@ class ProfileOptions:
     galleries: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     ks: tuple[int, ...] = (1, 10, 100)
     index_backends: tuple[str, ...] = ("cpu", "gpu")
+    faces: tuple[int, ...] = (1, 5)   # faces in the recognizer's 640x480 frame (dagh.profile.frames)
+    detector: str = "retinaface"
     duration: float | None = None     # seconds per configuration (0.5 when neither is given) ...
     iterations: int | None = None     # ... or a fixed count
     warmup: int = 3
@@ -72,7 +74,7 @@ class Profiler:
                        "input_size": self.manifest.input.size},
             "environment": environment(),
             "settings": {**dataclasses.asdict(options), "precisions": self.precisions},
-            "encode": [], "search": [], "end_to_end": [], "interrupted": False,
+            "encode": [], "search": [], "end_to_end": [], "recognizer": [], "interrupted": False,
         }
 
     # -- steps ------------------------------------------------------------------
@@ -84,6 +86,8 @@ class Profiler:
                   for ib in o.index_backends for g in o.galleries for k in o.ks]
         steps += [(f"end-to-end {p} {b}", lambda p=p, b=b: self.end_to_end(p, b))
                   for p in self.precisions for b in o.backends]
+        steps += [(f"recognizer {p} {b} {f} faces", lambda p=p, b=b, f=f: self.recognizer(p, b, f))
+                  for p in self.precisions for b in o.backends for f in o.faces]
         return steps
 
     def run(self) -> dict[str, Any]:
@@ -193,6 +197,46 @@ class Profiler:
         self.report["end_to_end"].append({
             **entry, "status": "ok", "latency": single.to_dict(), "single_stream_p90_ms": single.p90_ms,
             "offline_batch": batch, "offline_frames_per_s": summarize(offline, batch).throughput})
+
+
+    def recognizer(self, precision: str, backend: str, faces: int) -> None:
+        """One 640x480 frame with ``faces`` real faces through the Recognizer: p50/p90 per stage, frames/s.
+
+        The gallery holds the smallest profiled gallery size of random codes (a camera app's people)."""
+        from dagh.profile.frames import composed_frame
+
+        gallery = min(self.options.galleries)
+        entry = {"precision": precision, "backend": backend, "faces": faces, "gallery": gallery,
+                 "detector": self.options.detector}
+
+        def build():
+            from dagh.runtime.face.detectors import open_detector
+            from dagh.runtime.recognizer import Recognizer
+
+            encoder = self._encoder(precision, backend)
+            return Recognizer(encoder, self._gallery_index("cpu", gallery), None,
+                              open_detector(self.options.detector), radius=encoder.bits // 8)
+
+        recognizer = self._open_or_skip("recognizer", entry, build)
+        if recognizer is None:
+            return
+        frame = composed_frame(faces)
+        found = len(recognizer.recognize(frame, color_order="RGB"))
+        stages: dict[str, list[float]] = {"detect": [], "align": [], "encode": [], "search": []}
+
+        def once():
+            _, took = recognizer.recognize_timed(frame, color_order="RGB")
+            for name in stages:
+                stages[name].append(getattr(took, name) * 1e3)
+
+        samples = self._time(once)
+        keep = len(samples)
+        per_stage = {name: {"p50_ms": float(np.percentile(v[-keep:], 50)), "p90_ms": float(np.percentile(v[-keep:], 90))}
+                     for name, v in stages.items()}
+        self.samples[f"recognizer {precision} {faces} faces"] = samples
+        stats = summarize(samples)
+        self.report["recognizer"].append({**entry, "status": "ok", "found": found, "latency": stats.to_dict(),
+                                          "stages": per_stage, "frames_per_s": stats.throughput})
 
 
 def profile(export_dir: str | Path, options: ProfileOptions) -> dict[str, Any]:

@@ -45,6 +45,12 @@ PROFILE_SCHEMA: dict[str, Any] = {
             "codes_per_s": NUMBER, "gb_per_s": NUMBER})},
         "end_to_end": {"type": "array", "items": _entry(["precision", "backend", "gallery"], {
             "single_stream_p90_ms": NUMBER, "offline_frames_per_s": NUMBER})},
+        "recognizer": {"type": "array", "items": _entry(["precision", "backend", "faces", "gallery"], {
+            "faces": {"type": "integer", "minimum": 1}, "found": {"type": "integer", "minimum": 0},
+            "frames_per_s": NUMBER,
+            "stages": {"type": "object", "required": ["detect", "align", "encode", "search"],
+                       "properties": {k: {"type": "object", "required": ["p50_ms", "p90_ms"]}
+                                      for k in ("detect", "align", "encode", "search")}}})},
         "interrupted": {"type": "boolean"},
     },
 }

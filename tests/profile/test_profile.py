@@ -58,6 +58,15 @@ def test_report_follows_the_schema_and_skips_with_reasons(export_dir):
     assert len(cpu) == 4 and all(e["codes_per_s"] > 0 for e in cpu)
     e2e = next(e for e in report["end_to_end"] if e["precision"] == "fp32")
     assert e2e["single_stream_p90_ms"] > 0 and e2e["offline_frames_per_s"] > 0
+    frames = {e["faces"]: e for e in report["recognizer"] if e["precision"] == "fp32"}
+    assert set(frames) == {1, 5}
+    for faces, e in frames.items():
+        if e["status"] == "skipped":  # only where the detector's weights are not installed
+            assert "dagh[face]" in e["reason"]
+            continue
+        assert e["found"] == faces and e["frames_per_s"] > 0
+        assert all(e["stages"][s]["p90_ms"] >= e["stages"][s]["p50_ms"] >= 0 for s in e["stages"])
+    assert all(e["status"] == "skipped" for e in report["recognizer"] if e["precision"] == "int8")
 
 
 def test_validator_catches_bad_reports(export_dir):
@@ -97,6 +106,7 @@ def test_cli_writes_json_and_table(export_dir, tmp_path):
                                                    "--json", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "SingleStream" in result.output and "search (1 query)" in result.output
+    assert "recognizer: one 640x480 frame" in result.output
     assert validate(json.loads(out.read_text())) == []
     bad = CliRunner().invoke(profile_cli.main, [str(tmp_path / "nope")])
     assert bad.exit_code == 2 and "manifest" in bad.output
