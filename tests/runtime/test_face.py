@@ -210,3 +210,15 @@ def test_tampered_weights_are_refused(monkeypatch, tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         retinaface.retinaface_onnx()
     retinaface.retinaface_onnx.cache_clear()
+
+
+def test_lfw_crops_found_and_non_faces_mostly_not(detector):
+    """scikit-image's LFW subset: 100 face crops and 100 non-faces, 25 x 25 grey, upscaled to 160 px."""
+    root = Path(list(importlib.util.find_spec("skimage").submodule_search_locations)[0]) / "data"
+    images = np.load(root / "lfw_subset.npy", allow_pickle=False)
+    found = []
+    for image in images:
+        grey = Image.fromarray((image * 255).astype(np.uint8)).resize((160, 160), Image.BICUBIC)
+        found.append(len(detector.detect(np.asarray(grey.convert("RGB")))) > 0)
+    found = np.array(found)
+    assert found[:100].sum() >= 97 and found[100:].sum() <= 2  # measured: 100 of 100, 1 of 100
