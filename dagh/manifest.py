@@ -16,7 +16,8 @@ from typing import Any
 from dagh.errors import DaghError
 
 SCHEMA = "dagh-export-manifest"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 lacks open_set and input.face_template: read as None
 MANIFEST_NAME = "manifest.json"
 
 
@@ -33,6 +34,9 @@ class InputSpec:
     color_order: str          # channel order the network expects
     mean: list[float]
     std: list[float]
+    # Where the 5 landmarks sit in the model's crop, as fractions of its side, x right, y down
+    # (PreprocessConfig.face_template); None: the model's crops were not landmark-aligned
+    face_template: list[list[float]] | None = None
 
     @property
     def size(self) -> int:
@@ -50,6 +54,20 @@ class FileEntry:
 
 
 @dataclasses.dataclass
+class OpenSet:
+    """The open-set decision the export measured: a face is known when its distance is <= ``radius``."""
+
+    radius: int               # Hamming bits; -1: no radius meets target_far, accept nothing
+    target_far: float         # the false-accept rate the radius was chosen for
+    measured_far: float       # impostor pairs within the radius / impostor pairs
+    tar: float                # genuine pairs within the radius / genuine pairs
+    genuine_pairs: int
+    impostor_pairs: int
+    identities: str           # which faces: "unseen synthetic identities" or the test split
+    far_measurable: bool = True  # False: fewer than 10 / target_far impostor pairs, measured_far is rough
+
+
+@dataclasses.dataclass
 class Manifest:
     code_bits: int
     input: InputSpec
@@ -58,8 +76,9 @@ class Manifest:
     model: dict[str, Any]
     source: dict[str, Any]
     build: dict[str, Any]
-    reports: dict[str, Any] = dataclasses.field(default_factory=dict)  # parity, calibration
+    reports: dict[str, Any] = dataclasses.field(default_factory=dict)  # parity, calibration, verification
     dagh_version: str = ""
+    open_set: OpenSet | None = None
 
     def file(self, kind: str, precision: str | None = None) -> FileEntry | None:
         for entry in self.files:
@@ -79,15 +98,19 @@ class Manifest:
             raise ManifestError(f"{source} is not valid JSON: {exc}") from exc
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise ManifestError(f"{source} is not a dagh export manifest")
-        if data.get("schema_version") != SCHEMA_VERSION:
+        version = data.get("schema_version")
+        if type(version) is not int or version not in READABLE_VERSIONS:
             raise ManifestError(
-                f"{source} has schema version {data.get('schema_version')}; this dagh reads version "
-                f"{SCHEMA_VERSION}. Re-export with this dagh, or install the dagh that wrote it")
+                f"{source} has schema version {version}; this dagh reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}. Re-export with this dagh, or install the dagh "
+                "that wrote it")
         try:
+            open_set = data.get("open_set")
             return cls(code_bits=int(data["code_bits"]), input=InputSpec(**data["input"]),
                        outputs=list(data["outputs"]), files=[FileEntry(**f) for f in data["files"]],
                        model=dict(data["model"]), source=dict(data["source"]), build=dict(data["build"]),
-                       reports=dict(data.get("reports", {})), dagh_version=str(data.get("dagh_version", "")))
+                       reports=dict(data.get("reports", {})), dagh_version=str(data.get("dagh_version", "")),
+                       open_set=OpenSet(**open_set) if open_set is not None else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"{source} is malformed: {type(exc).__name__}: {exc}") from exc
 

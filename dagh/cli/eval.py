@@ -1,4 +1,5 @@
-"""dagh-eval: retrieval quality of a checkpoint (mAP, precision@k, radius-2)."""
+"""dagh-eval: retrieval quality of a checkpoint (mAP, precision@k, radius-2) and verification
+(TAR at FAR 1e-2/1e-3/1e-4, EER, the open-set radius for a target FAR)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,33 @@ import json
 import click
 
 from dagh.cli._common import echo_err, handle_errors, parse_int_list
+from dagh.eval.metrics import RetrievalReport
+from dagh.eval.verification import OperatingPoint, VerificationReport, min_impostor_pairs
+
+
+def _print_retrieval(report: RetrievalReport, radius: int) -> None:
+    click.echo(f"{'metric':<22}{'value':>10}")
+    click.echo(f"{'mAP':<22}{report.map:>10.4f}")
+    for k, v in report.precision_at_k.items():
+        click.echo(f"{f'precision@{k}':<22}{v:>10.4f}")
+    click.echo(f"{f'precision (r<={radius})':<22}{report.precision_at_radius:>10.4f}")
+    click.echo(f"{f'recall (r<={radius})':<22}{report.recall_at_radius:>10.4f}")
+
+
+def _too_few(p: OperatingPoint) -> str:
+    return "" if p.far_measurable else f"; too few impostor pairs, need {min_impostor_pairs(p.target_far)}"
+
+
+def _print_verification(report: VerificationReport) -> None:
+    click.echo(f"\nverification on {report.identity_set}: {report.num_identities} identities, {report.codes} "
+               f"faces, {report.genuine_pairs} genuine / {report.impostor_pairs} impostor pairs")
+    for p in report.points:
+        click.echo(f"{f'TAR@FAR={p.target_far:g}':<22}{p.tar:>10.4f}   "
+                   f"(radius {p.radius}, FAR {p.far:.2g}{_too_few(p)})")
+    click.echo(f"{'EER':<22}{report.eer:>10.4f}")
+    t = report.target
+    click.echo(f"{f'radius (FAR<={t.target_far:g})':<22}{t.radius:>10d}   "
+               f"(FAR {t.far:.2g}, TAR {t.tar:.4f}{_too_few(t)})")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -16,15 +44,21 @@ from dagh.cli._common import echo_err, handle_errors, parse_int_list
 @click.option("--topk", default="1,10,100", show_default=True, callback=parse_int_list,
               help="Comma-separated k for precision@k.")
 @click.option("--radius", default=2, show_default=True, type=int, help="Hamming radius for P/R.")
+@click.option("--target-far", default=1e-3, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="False-accept rate to choose the open-set radius for.")
 @click.option("--bits", type=int, default=None, help="Refuse a checkpoint of another code length.")
 @click.option("--model", "model_name", default=None, help="Refuse a checkpoint of another architecture.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the report as JSON to this file.")
 @handle_errors
-def main(checkpoint, data, topk, radius, bits, model_name, device, json_path):
+def main(checkpoint, data, topk, radius, target_far, bits, model_name, device, json_path):
     """Encode the query (test) and database (train) splits with CHECKPOINT and
-    print mAP, precision@k and precision/recall within a Hamming radius.
+    print mAP, precision@k and precision/recall within a Hamming radius; then
+    verification over all pairs of a face set: TAR at FAR 1e-2/1e-3/1e-4, the
+    EER and the radius for --target-far. On synthetic data the verification set
+    is identities the model never saw; otherwise the test split (seen in training).
 
     \b
     Example:
@@ -33,6 +67,7 @@ def main(checkpoint, data, topk, radius, bits, model_name, device, json_path):
     from dagh.data import DataSource, load_splits
     from dagh.eval.encode import encode_faces
     from dagh.eval.metrics import evaluate_retrieval
+    from dagh.eval.verification import evaluate_verification, verification_faces
     from dagh.train.checkpoint import load_checkpoint
     from dagh.train.loop import resolve_device
 
@@ -43,6 +78,7 @@ def main(checkpoint, data, topk, radius, bits, model_name, device, json_path):
     if source.size != ckpt.preprocess.size:
         source = DataSource.from_dict({**source.to_dict(), "size": ckpt.preprocess.size})
     splits = load_splits(source, log=echo_err)
+    vset = verification_faces(source, splits, log=echo_err)
     dev = resolve_device(device)
     model = ckpt.build_model().to(dev)
     echo_err(f"encoding {len(splits.test)} queries and {len(splits.train)} database faces "
@@ -50,19 +86,19 @@ def main(checkpoint, data, topk, radius, bits, model_name, device, json_path):
     q = encode_faces(model, splits.test, ckpt.preprocess, device=dev)
     d = encode_faces(model, splits.train, ckpt.preprocess, device=dev)
     report = evaluate_retrieval(q, splits.test.labels, d, splits.train.labels, topk=topk, radius=radius)
-    click.echo(f"{'metric':<22}{'value':>10}")
-    click.echo(f"{'mAP':<22}{report.map:>10.4f}")
-    for k, v in report.precision_at_k.items():
-        click.echo(f"{f'precision@{k}':<22}{v:>10.4f}")
-    click.echo(f"{f'precision (r<={radius})':<22}{report.precision_at_radius:>10.4f}")
-    click.echo(f"{f'recall (r<={radius})':<22}{report.recall_at_radius:>10.4f}")
+    v = encode_faces(model, vset.faces, ckpt.preprocess, device=dev) if vset.unseen else q
+    verification = evaluate_verification(v, vset.faces.labels, target_far=target_far,
+                                         identity_set=vset.description)
+    _print_retrieval(report, radius)
     if report.queries_without_relevant:
         echo_err(f"note: {report.queries_without_relevant} queries have no relevant database "
                  "item and are left out of mAP")
+    _print_verification(verification)
     if json_path:
         from dagh.fileio import atomic_write_text
 
-        payload = {"checkpoint": str(checkpoint), "data": source.to_dict(), **report.to_dict()}
+        payload = {"checkpoint": str(checkpoint), "data": source.to_dict(), **report.to_dict(),
+                   "verification": verification.to_dict()}
         atomic_write_text(json_path, json.dumps(payload, indent=2))
         echo_err(f"wrote {json_path}")
 

@@ -5,10 +5,24 @@ from __future__ import annotations
 import click
 
 from dagh.cli._common import echo_err, handle_errors
+from dagh.eval.verification import min_impostor_pairs
+from dagh.manifest import OpenSet
 
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def open_set_line(o: OpenSet) -> str:
+    """One line on the open-set radius, flagging a FAR too rare to measure on the pairs there were."""
+    line = (f"open-set radius {o.radius} (FAR {o.measured_far:.2g} measured on {o.impostor_pairs} impostor "
+            f"pairs of {o.identities}; TAR {o.tar:.3f})")
+    if o.radius < 0:
+        line += "; no radius meets that FAR: every face would be unknown"
+    if not o.far_measurable:
+        line += (f"; too few impostor pairs to measure FAR {o.target_far:g} "
+                 f"(need {min_impostor_pairs(o.target_far)})")
+    return line
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -35,12 +49,16 @@ def _size(n: int) -> str:
 @click.option("--opset", default=17, show_default=True, type=int)
 @click.option("--parity-limit", default=None, type=int,
               help="Use at most this many query and database images for the parity check.")
+@click.option("--target-far", default=1e-3, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="False-accept rate the open-set radius in the manifest is chosen for.")
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
 @handle_errors
 def main(checkpoint, output, fp16, int8, calib_data, calib_method, calib_samples, engine, max_batch,
-         opt_batch, workspace_mb, dla_core, timing_cache, opset, parity_limit, force):
+         opt_batch, workspace_mb, dla_core, timing_cache, opset, parity_limit, target_far, force):
     """Export CHECKPOINT for the device and report, per file, how many hash bits
-    flipped against torch and what that cost in mAP.
+    flipped against torch and what that cost in mAP; record the open-set radius
+    (the largest Hamming distance still accepted) for --target-far in the manifest.
 
     \b
     Examples:
@@ -52,7 +70,8 @@ def main(checkpoint, output, fp16, int8, calib_data, calib_method, calib_samples
     options = ExportOptions(fp16=fp16, int8=int8, calib_data=calib_data, calib_method=calib_method,
                             calib_samples=calib_samples, engine=engine, max_batch=max_batch,
                             opt_batch=opt_batch, workspace_mb=workspace_mb, dla_core=dla_core,
-                            opset=opset, timing_cache=timing_cache, force=force, parity_limit=parity_limit)
+                            opset=opset, timing_cache=timing_cache, force=force, parity_limit=parity_limit,
+                            target_far=target_far)
     result = export_checkpoint(checkpoint, output, options, log=echo_err)
     parity = {m["name"]: m for m in result.manifest.reports["parity"]["models"]}
     torch_map = result.manifest.reports["parity"]["torch_map"]
@@ -70,6 +89,8 @@ def main(checkpoint, output, fp16, int8, calib_data, calib_method, calib_samples
     n = result.manifest.reports["parity"]["images"]
     click.echo(f"(on {n} images x {result.manifest.code_bits} bits; near-0: reference bits with |h| under "
                "the precision's rounding tolerance; ΔmAP in points)")
+    if result.manifest.open_set is not None:
+        click.echo(open_set_line(result.manifest.open_set))
     for command in result.trtexec:
         click.echo(f"trtexec: {command}")
     click.echo(f"export directory: {result.directory}")

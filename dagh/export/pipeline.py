@@ -1,7 +1,9 @@
 """The export pipeline behind ``dagh-export``: checkpoint -> export directory.
 
 Steps: FP32 ONNX -> (FP16 ONNX) -> (INT8 Q/DQ ONNX) -> parity of each with
-torch on the evaluation split -> (TensorRT engines) -> manifest.json. All files
+torch on the evaluation split -> verification of the FP32 ONNX codes on the
+identities dagh-eval uses (the open-set radius for a target FAR, written to
+the manifest's ``open_set``) -> (TensorRT engines) -> manifest.json. All files
 are written into a hidden temporary directory beside the target, which is
 renamed into place only when everything is written, so an interrupted export
 never leaves a directory that looks complete.
@@ -24,7 +26,13 @@ import numpy as np
 from dagh import __version__
 from dagh._optional import available, require
 from dagh.errors import ConfigError, DaghError
-from dagh.manifest import MANIFEST_NAME, FileEntry, InputSpec, Manifest, file_entry, sha256_file
+from dagh.eval.verification import (
+    VerificationReport,
+    VerificationSet,
+    evaluate_verification,
+    verification_faces,
+)
+from dagh.manifest import MANIFEST_NAME, FileEntry, InputSpec, Manifest, OpenSet, file_entry, sha256_file
 
 ENGINE_MODES = ("auto", "yes", "no")
 
@@ -47,6 +55,7 @@ class ExportOptions:
     timing_cache: str | None = None    # reused across builds; default: inside the export directory
     force: bool = False
     parity_limit: int | None = None    # cap on query and database images used for parity
+    target_far: float = 1e-3           # the false-accept rate the open-set radius is chosen for
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_MODES:
@@ -55,6 +64,8 @@ class ExportOptions:
             raise ConfigError(f"--max-batch must be in 1..4096, got {self.max_batch}")
         if self.engine == "yes" and not (self.fp16 or self.int8):
             raise ConfigError("--engine yes builds FP16 and INT8 engines: add --fp16 and/or --int8")
+        if not 0.0 < self.target_far < 1.0:
+            raise ConfigError(f"target_far must be in (0, 1), got {self.target_far!r}")
 
 
 @dataclasses.dataclass
@@ -132,6 +143,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     source = DataSource.from_dict(ckpt.state.get("data", {"kind": "synthetic"}))
     splits = load_splits(source, log=log)
     queries, database = splits.test, splits.train
+    vset = verification_faces(source, splits, log=log)
     if options.parity_limit:
         queries = queries.subset(np.arange(min(len(queries), options.parity_limit)))
         database = database.subset(np.arange(min(len(database), options.parity_limit)))
@@ -192,26 +204,51 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                 raise DaghError(f"{name}: the codes output disagrees with h >= 0; the export is broken")
             parity["models"].append(report.to_dict())
             files.append(file_entry(partial, name, "onnx", precision, opset=options.opset))
+        test_codes = fp32_codes[:nq] if nq == len(splits.test) else None  # the whole test split
+        verification = _verification(partial / "model.onnx", test_codes, vset, pp, options.target_far)
         trtexec = _engines(partial, onnx_files, mc, pp, options, files, notes, log)
-        reports = {"parity": parity}
+        reports = {"parity": parity, "verification": {"encoded_by": "model.onnx", **verification.to_dict()}}
         if calibration_report is not None:
             reports["calibration"] = calibration_report
         manifest = Manifest(
             code_bits=mc.bits,
             input=InputSpec(name="images", shape=["N", 3, pp.size, pp.size], dtype="float32", layout="NCHW",
-                            color_order=pp.color_order, mean=list(pp.mean), std=list(pp.std)),
+                            color_order=pp.color_order, mean=list(pp.mean), std=list(pp.std),
+                            face_template=[list(p) for p in pp.face_template or ()] or None),
             outputs=[{"name": "codes", "shape": ["N", mc.bits], "dtype": "float32", "values": "+1/-1 (h >= 0)"},
                      {"name": "h", "shape": ["N", mc.bits], "dtype": "float32", "values": "continuous code"}],
             files=files, model=mc.to_dict(),
             source={"checkpoint": str(checkpoint), "sha256": metadata["source_checkpoint_sha256"],
                     "epoch": ckpt.epoch, "data": source.to_dict()},
-            build=_build_env(), reports=reports, dagh_version=__version__)
+            build=_build_env(), reports=reports, dagh_version=__version__,
+            open_set=_open_set(verification))
         (partial / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
         _swap_into_place(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return ExportResult(target, manifest, notes, trtexec)
+
+
+def _verification(onnx_path: Path, test_codes: np.ndarray | None, vset: VerificationSet, pp: Any,
+                  target_far: float) -> VerificationReport:
+    """Verification of the FP32 ONNX codes on ``vset``: reuses the parity codes of the whole test split
+    (``test_codes``) when that is the set, else encodes the set's faces once."""
+    from dagh.runtime.encode.onnxruntime_runner import OnnxRunner
+    from dagh.runtime.preprocess import preprocess_batch
+
+    codes = test_codes
+    if vset.unseen or codes is None:
+        codes, _ = OnnxRunner(onnx_path).run(preprocess_batch(vset.faces.images, pp))
+    return evaluate_verification(codes, vset.faces.labels, target_far=target_far,
+                                 identity_set=vset.description)
+
+
+def _open_set(report: VerificationReport) -> OpenSet:
+    point = report.target
+    return OpenSet(radius=point.radius, target_far=point.target_far, measured_far=point.far, tar=point.tar,
+                   genuine_pairs=report.genuine_pairs, impostor_pairs=report.impostor_pairs,
+                   identities=report.identity_set, far_measurable=point.far_measurable)
 
 
 def _engines(directory: Path, onnx_files: list[tuple[str, str]], mc: Any, pp: Any, options: ExportOptions,

@@ -33,7 +33,28 @@ def test_eval_prints_and_writes_json(trained, tmp_path):
     result = CliRunner().invoke(eval_cli.main, [str(trained), "--json", str(out), "--topk", "1,5"])
     assert result.exit_code == 0, result.output
     assert "mAP" in result.output and "precision@5" in result.output
-    assert set(json.loads(out.read_text())["precision_at_k"]) == {"1", "5"}
+    report = json.loads(out.read_text())
+    assert set(report["precision_at_k"]) == {"1", "5"}
+    v = report["verification"]
+    assert v["identity_set"] == "unseen synthetic identities" and v["num_identities"] == 200
+    assert set(v["tar_at_far"]) == {"0.01", "0.001", "0.0001"} and 0 <= v["eer"] <= 1
+    assert v["target"]["target_far"] == 1e-3 and v["target"]["far_measurable"] is True
+    assert v["genuine_pairs"] == sum(v["genuine_histogram"]) == 200 * 6
+    assert v["impostor_pairs"] == sum(v["impostor_histogram"]) == 800 * 799 // 2 - 200 * 6
+    assert len(v["genuine_histogram"]) == 12 + 1
+    assert "verification on unseen synthetic identities" in result.output
+    for line in ("TAR@FAR=0.01", "TAR@FAR=0.001", "TAR@FAR=0.0001", "EER", "radius (FAR<=0.001)"):
+        assert line in result.output
+
+
+def test_eval_target_far(trained, tmp_path):
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(eval_cli.main, [str(trained), "--json", str(out), "--target-far", "0.2"])
+    assert result.exit_code == 0, result.output
+    target = json.loads(out.read_text())["verification"]["target"]
+    assert target["target_far"] == 0.2 and target["far"] <= 0.2 and "radius (FAR<=0.2)" in result.output
+    bad = CliRunner().invoke(eval_cli.main, [str(trained), "--target-far", "1.5"])
+    assert bad.exit_code == 2 and "--target-far" in bad.output and "0<x<1" in bad.output
 
 
 def test_eval_refuses_other_bit_length(trained):

@@ -11,10 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from dagh.cli import export as export_cli
+from dagh.data import DataSource
 from dagh.errors import ConfigError, DependencyError
+from dagh.eval.verification import SEEN_TEST_SPLIT, UNSEEN_SYNTHETIC
 from dagh.export.onnx_export import read_metadata
 from dagh.export.pipeline import ExportOptions, export_checkpoint
-from dagh.manifest import ManifestError, load_manifest
+from dagh.manifest import SCHEMA_VERSION, Manifest, ManifestError, OpenSet, load_manifest
 from dagh.runtime.encode.onnxruntime_runner import OnnxRunner
 from dagh.train.checkpoint import load_checkpoint
 from tests.conftest import make_checkpoint
@@ -137,6 +139,9 @@ def test_cli_prints_table_and_directory(tmp_path, tiny_checkpoint):
     result = CliRunner().invoke(export_cli.main, [str(tiny_checkpoint), "-o", str(tmp_path / "out"), "--fp16"])
     assert result.exit_code == 0, result.output
     assert "model.fp16.onnx" in result.output and "ΔmAP" in result.output
+    open_set = load_manifest(tmp_path / "out").open_set
+    assert (f"open-set radius {open_set.radius} (FAR {open_set.measured_far:.2g} measured on "
+            f"{open_set.impostor_pairs} impostor pairs of unseen synthetic identities; TAR") in result.output
     assert result.output.strip().splitlines()[-1] == f"export directory: {tmp_path / 'out'}"
     again = CliRunner().invoke(export_cli.main, [str(tiny_checkpoint), "-o", str(tmp_path / "out")])
     assert again.exit_code == 2 and "--force" in again.output
@@ -173,3 +178,105 @@ def test_killed_export_never_leaves_a_complete_looking_directory(tmp_path, exist
         load_manifest(out)
     else:
         assert not out.exists()
+
+
+def _spread_checkpoint(path, template=None):
+    """A 24-bit untrained checkpoint whose BatchNorm statistics are measured on its training faces, so its
+    codes spread (an untrained net with unit statistics maps every face to nearly one code: radius -1)."""
+    import torch
+
+    from dagh.data import load_splits
+    from dagh.runtime.preprocess import PreprocessConfig, preprocess_batch
+    from dagh.train.checkpoint import save_checkpoint
+
+    ckpt = load_checkpoint(make_checkpoint(path, bits=24))
+    model = ckpt.build_model()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None   # a plain average over the one batch
+    faces = load_splits(DataSource.from_dict(ckpt.state["data"])).train
+    model.train()
+    with torch.no_grad():
+        model.continuous_code(torch.from_numpy(preprocess_batch(faces.images, ckpt.preprocess)))
+    preprocess = PreprocessConfig(size=32, face_template=template)
+    save_checkpoint(path, model=model.eval(), preprocess=preprocess,
+                    extra={k: ckpt.state[k] for k in ("data", "epoch", "num_identities")})
+    return path
+
+
+def test_open_set_and_face_template_after_export(tmp_path, tiny_checkpoint):
+    from dagh.eval.encode import encode_faces
+    from dagh.eval.verification import evaluate_verification, verification_faces
+    from dagh.runtime.face.align import ARCFACE_TEMPLATE
+    from dagh.runtime.preprocess import preprocess_batch
+
+    ckpt = _spread_checkpoint(tmp_path / "t.pt", ARCFACE_TEMPLATE)
+    export_checkpoint(ckpt, tmp_path / "out", ExportOptions(target_far=1e-2), **QUIET)
+    manifest = load_manifest(tmp_path / "out")
+    assert manifest.input.face_template == [list(p) for p in ARCFACE_TEMPLATE]
+    o = manifest.open_set
+    assert isinstance(o, OpenSet) and o.identities == UNSEEN_SYNTHETIC and o.target_far == 1e-2
+    assert (o.genuine_pairs, o.impostor_pairs) == (200 * 6, 800 * 799 // 2 - 200 * 6) and o.far_measurable
+    assert o.radius >= 1 and 0 < o.measured_far <= 1e-2 and 0 < o.tar < 1
+    report = manifest.reports["verification"]
+    assert report["target"]["radius"] == o.radius and report["encoded_by"] == "model.onnx"
+    # exactly the FP32 ONNX codes of the faces dagh-eval measures on
+    loaded = load_checkpoint(ckpt)
+    vset = verification_faces(DataSource.from_dict(loaded.state["data"]))
+    onnx_codes, _ = OnnxRunner(tmp_path / "out" / "model.onnx").run(preprocess_batch(vset.faces.images,
+                                                                                      loaded.preprocess))
+    again = evaluate_verification(onnx_codes, vset.faces.labels, target_far=1e-2)
+    assert list(again.impostor_histogram) == report["impostor_histogram"]
+    assert (again.target.radius, again.target.far, again.target.tar) == (o.radius, o.measured_far, o.tar)
+    # torch (dagh-eval) agrees but for rounding flips
+    ref = evaluate_verification(encode_faces(loaded.build_model(), vset.faces, loaded.preprocess),
+                                vset.faces.labels, target_far=1e-2)
+    assert abs(ref.target.radius - o.radius) <= 1
+    moved = np.abs(np.subtract(ref.impostor_histogram, report["impostor_histogram"])).sum()
+    assert moved <= 0.01 * o.impostor_pairs
+    # no template in the checkpoint: none in the manifest
+    export_checkpoint(tiny_checkpoint, tmp_path / "plain", ExportOptions(), **QUIET)
+    assert load_manifest(tmp_path / "plain").input.face_template is None
+
+
+def test_folder_data_measures_the_open_set_on_the_test_split(tmp_path):
+    import torch
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for person in ("ann", "bob", "cy"):
+        (tmp_path / "faces" / person).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "faces" / person / f"{i}.png")
+    ckpt = make_checkpoint(tmp_path / "m.pt")
+    state = torch.load(ckpt, weights_only=True)
+    state["data"] = DataSource(kind="folder", path=str(tmp_path / "faces"), test_fraction=0.4).to_dict()
+    torch.save(state, ckpt)
+    export_checkpoint(ckpt, tmp_path / "out", ExportOptions(), **QUIET)
+    o = load_manifest(tmp_path / "out").open_set
+    # 2 of 5 images per person are queries: 3 genuine pairs, 6 * 5 / 2 - 3 impostor pairs; far too few
+    assert o.identities == SEEN_TEST_SPLIT and (o.genuine_pairs, o.impostor_pairs) == (3, 12)
+    assert not o.far_measurable
+
+
+def test_manifest_schema_versions(tmp_path, export_dir):
+    manifest = load_manifest(export_dir)
+    assert SCHEMA_VERSION == 2 and manifest.open_set is not None
+    assert Manifest.from_json(manifest.to_json()) == manifest          # v2 round-trips
+    data = json.loads(manifest.to_json())
+    assert data["schema_version"] == 2 and data["open_set"]["radius"] == manifest.open_set.radius
+    # a version-1 manifest (before open_set and face_template) still loads, with None for both
+    data["schema_version"] = 1
+    del data["open_set"], data["input"]["face_template"]
+    old = Manifest.from_json(json.dumps(data))
+    assert old.open_set is None and old.input.face_template is None and old.code_bits == manifest.code_bits
+    for version in (3, "2", True, None):
+        data["schema_version"] = version
+        with pytest.raises(ManifestError, match="schema version"):
+            Manifest.from_json(json.dumps(data))
+    data["schema_version"] = 2
+    data["open_set"] = {"radius": 3}
+    with pytest.raises(ManifestError, match="malformed"):
+        Manifest.from_json(json.dumps(data))
