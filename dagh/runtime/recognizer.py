@@ -130,6 +130,10 @@ class Recognizer:
             if open_set is None:
                 raise ConfigError(f"{os.fspath(export_dir)!r} records no open-set radius; re-export it with "
                                   "this dagh (dagh-export measures one), or pass radius=")
+            if open_set.radius < 0:
+                raise ConfigError(f"no Hamming radius of this model meets its target false-accept rate "
+                                  f"{open_set.target_far:g} on {open_set.identities} (its impostors are too "
+                                  "close): train it further, re-export with a larger --target-far, or pass radius=")
             radius = open_set.radius
         labels = None
         if getattr(gallery, "labels", None) is not None:
