@@ -28,7 +28,9 @@ def test_round_trip_rebuilds_the_same_network(tmp_path):
     assert result.report is not None and 0.0 <= result.report.map <= 1.0
     ckpt = load_checkpoint(path)
     assert ckpt.model_config.bits == 12 and ckpt.epoch == 1
-    assert ckpt.preprocess == PreprocessConfig(size=32)
+    # Synthetic faces carry the renderer's landmark template into the checkpoint (for the recognizer).
+    assert ckpt.preprocess == PreprocessConfig(size=32, face_template=TINY_DATA.face_template())
+    assert ckpt.preprocess.face_template is not None
     assert DataSource.from_dict(ckpt.state["data"]) == TINY_DATA
     model = ckpt.build_model()
     again = load_checkpoint(path).build_model()
