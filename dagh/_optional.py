@@ -51,3 +51,19 @@ def lazy_attribute(package: str, exports: dict[str, str], name: str):
     value = getattr(importlib.import_module(module), name)
     setattr(sys.modules[package], name, value)
     return value
+
+
+def lazy_exports(package: str, exports: dict[str, str]):
+    """A package's ``(__getattr__, __dir__, __all__)`` for names that load on first use (lazy_attribute).
+
+        __getattr__, __dir__, __all__ = lazy_exports(__name__, {"Encoder": "dagh.runtime.encode.encoder"})
+    """
+    import sys
+
+    def __getattr__(name: str):
+        return lazy_attribute(package, exports, name)
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(exports))
+
+    return __getattr__, __dir__, sorted(exports)

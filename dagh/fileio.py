@@ -43,6 +43,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         handle.write(text.encode("utf-8"))
 
 
+def check_directory_target(target: str | os.PathLike, *, force: bool = False) -> None:
+    """ConfigError unless ``target`` is absent, an empty directory, or (with ``force``) any directory."""
+    from dagh.errors import ConfigError
+
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{str(target)!r} exists and is not a directory")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise ConfigError(f"{str(target)!r} is not empty; choose another directory or pass --force to replace it")
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
     """Yield a hidden temporary directory beside ``target``; on success it becomes ``target``.
@@ -53,13 +64,8 @@ def atomic_directory(target: str | os.PathLike, *, force: bool = False) -> Itera
     """
     import shutil
 
-    from dagh.errors import ConfigError
-
     target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"{str(target)!r} exists and is not a directory")
-    if target.is_dir() and any(target.iterdir()) and not force:
-        raise ConfigError(f"{str(target)!r} is not empty; choose another directory or pass --force to replace it")
+    check_directory_target(target, force=force)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:

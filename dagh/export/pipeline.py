@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import os
 import platform
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from dagh.eval.verification import (
     evaluate_verification,
     verification_faces,
 )
+from dagh.fileio import atomic_directory, check_directory_target
 from dagh.manifest import MANIFEST_NAME, FileEntry, InputSpec, Manifest, OpenSet, file_entry, sha256_file
 
 ENGINE_MODES = ("auto", "yes", "no")
@@ -76,34 +76,6 @@ class ExportResult:
     trtexec: list[str]
 
 
-def _partial_dir(target: Path) -> Path:
-    return target.parent / f".{target.name}.partial-{os.getpid()}"
-
-
-def _check_target(target: Path, force: bool) -> None:
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"{str(target)!r} exists and is not a directory")
-    if target.is_dir() and any(target.iterdir()) and not force:
-        raise ConfigError(f"{str(target)!r} is not empty; choose another directory or pass --force "
-                          "to replace it")
-
-
-def _swap_into_place(partial: Path, target: Path) -> None:
-    """Rename the finished directory to ``target``; the old one goes only after that."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
-    try:
-        os.replace(partial, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _build_env() -> dict[str, Any]:
     env = {"python": platform.python_version(), "platform": platform.platform(), "dagh": __version__}
     for module in ("torch", "onnx", "onnxruntime"):
@@ -130,7 +102,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     require("onnxruntime", extra="export", purpose="dagh-export")
     check_opset(options.opset)
     target = Path(out_dir)
-    _check_target(target, options.force)
+    check_directory_target(target, force=options.force)  # before the slow work, not after
     if options.int8 and not options.calib_data:
         raise ConfigError("--int8 needs calibration images: pass --calib-data (an image folder, "
                           "'synthetic' or an .npy array of uint8 NHWC crops)")
@@ -161,11 +133,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         "mean": ",".join(map(str, pp.mean)), "std": ",".join(map(str, pp.std)),
         "source_checkpoint_sha256": sha256_file(checkpoint), "codes": "+1/-1 from h >= 0",
     }
-    partial = _partial_dir(target)
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    try:
+    # Written whole into a hidden directory beside the target, renamed into place at the end:
+    # a killed export leaves the old directory intact.
+    with atomic_directory(target, force=options.force) as partial:
         files: list[FileEntry] = []
         parity: dict[str, Any] = {"torch_map": torch_map, "images": int(len(images)), "queries": nq,
                                   "models": []}
@@ -223,10 +193,6 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
             build=_build_env(), reports=reports, dagh_version=__version__,
             open_set=_open_set(verification))
         (partial / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
-        _swap_into_place(partial, target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return ExportResult(target, manifest, notes, trtexec)
 
 

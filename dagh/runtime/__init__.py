@@ -17,7 +17,7 @@ packed-code format). The names below load on first use: importing
 numba, TensorRT and CUDA load when a backend that needs them is opened.
 """
 
-from dagh._optional import lazy_attribute
+from dagh._optional import lazy_exports
 
 _EXPORTS = {
     "Recognizer": "dagh.runtime.recognizer",
@@ -40,12 +40,4 @@ _EXPORTS = {
     "pack_codes": "dagh.runtime.bits",
     "unpack_codes": "dagh.runtime.bits",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    return lazy_attribute(__name__, _EXPORTS, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -5,7 +5,7 @@ and ``tensorrt_runner`` each wrap one inference library, imported when a
 runner is made. Names load on first use.
 """
 
-from dagh._optional import lazy_attribute
+from dagh._optional import lazy_exports
 
 _EXPORTS = {
     "Encoder": "dagh.runtime.encode.encoder",
@@ -15,12 +15,4 @@ _EXPORTS = {
     "TensorRTRunner": "dagh.runtime.encode.tensorrt_runner",
     "EngineMismatchError": "dagh.runtime.encode.tensorrt_runner",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    return lazy_attribute(__name__, _EXPORTS, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -9,7 +9,7 @@ transform; ``quality`` the gates that call a face unusable; ``frame`` the
 input check. Names load on first use.
 """
 
-from dagh._optional import lazy_attribute
+from dagh._optional import lazy_exports
 
 _EXPORTS = {
     "Detection": "dagh.runtime.face.detect",
@@ -22,12 +22,4 @@ _EXPORTS = {
     "QualityGates": "dagh.runtime.face.quality",
     "as_rgb_frame": "dagh.runtime.face.frame",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    return lazy_attribute(__name__, _EXPORTS, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,6 +1,6 @@
 """Gallery stores: the .dgal file (``file``: codes, ids and labels). Names load on first use."""
 
-from dagh._optional import lazy_attribute
+from dagh._optional import lazy_exports
 
 _EXPORTS = {
     "Gallery": "dagh.runtime.gallery.file",
@@ -10,12 +10,4 @@ _EXPORTS = {
     "append_gallery": "dagh.runtime.gallery.file",
     "remove_from_gallery": "dagh.runtime.gallery.file",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    return lazy_attribute(__name__, _EXPORTS, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -7,19 +7,11 @@ backend by name; ``backend`` is the protocol every backend meets; ``cpu``
 kernels work: docs/search.md. Names load on first use.
 """
 
-from dagh._optional import lazy_attribute
+from dagh._optional import lazy_exports
 
 _EXPORTS = {
     "HammingIndex": "dagh.runtime.search.index",
     "BACKENDS": "dagh.runtime.search.index",
     "Backend": "dagh.runtime.search.backend",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    return lazy_attribute(__name__, _EXPORTS, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
