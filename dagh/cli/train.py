@@ -26,6 +26,9 @@ from dagh.cli._common import echo_err, handle_errors
 @click.option("--schedule", default="cosine", show_default=True, type=click.Choice(["cosine", "constant"]))
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for weights, batches, augmentation.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--threads", default=0, show_default=True, type=click.IntRange(0, 1024),
+              help="CPU threads for torch (0: one per core). The same seed and thread count on the same "
+                   "kind of CPU train bit-identical weights; another thread count trains others.")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="Continue training from this checkpoint (same model options).")
 @click.option("--input-attention/--no-input-attention", default=None,
@@ -59,7 +62,7 @@ from dagh.cli._common import echo_err, handle_errors
 @click.option("--no-eval", is_flag=True, help="Skip the retrieval evaluation after training.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @handle_errors
-def main(data, output, model_name, bits, input_size, epochs, batch_size, lr, schedule, seed, device,
+def main(data, output, model_name, bits, input_size, epochs, batch_size, lr, schedule, seed, device, threads,
          resume, input_attention, channel_attention, spatial_attention, no_attention, hash_activation,
          center_weight, quant_weight, margin, scale, identities, train_per_identity,
          test_per_identity, data_seed, test_fraction, bad_images, min_images, json_path, no_eval,
@@ -92,7 +95,8 @@ def main(data, output, model_name, bits, input_size, epochs, batch_size, lr, sch
     loss_overrides = {k: v for k, v in (("center_weight", center_weight), ("quant_weight", quant_weight),
                                         ("margin", margin), ("scale", scale)) if v is not None}
     lc = default_loss_config(model_name, **loss_overrides)
-    tc = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed, device=device)
+    tc = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed, device=device,
+                     threads=threads)
     source = DataSource.parse(data, size=int(input_size), seed=data_seed, identities=identities,
                               train_per_identity=train_per_identity, test_per_identity=test_per_identity,
                               test_fraction=test_fraction, bad_images=bad_images, min_images=min_images)
@@ -107,7 +111,8 @@ def main(data, output, model_name, bits, input_size, epochs, batch_size, lr, sch
         if json_path:
             from dagh.fileio import atomic_write_text
 
-            atomic_write_text(json_path, json.dumps({"checkpoint": str(output), **r.to_dict()}, indent=2))
+            atomic_write_text(json_path, json.dumps({"checkpoint": str(output), **r.to_dict(),
+                                                     "provenance": result.provenance}, indent=2))
     click.echo(f"checkpoint: {result.checkpoint}")
 
 

@@ -30,6 +30,7 @@ class TrainResult:
     checkpoint: Path
     history: list[dict[str, Any]]
     report: RetrievalReport | None
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)  # versions, CPU, threads, data digest
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -43,6 +44,32 @@ def resolve_device(spec: str) -> torch.device:
         return torch.device(spec)
     except RuntimeError as exc:
         raise ConfigError(f"unknown device {spec!r}: {exc}") from exc
+
+
+def deterministic_setup(config: TrainConfig) -> None:
+    """Seed torch, fix its thread count and ask for deterministic kernels.
+
+    With these, the same seed on the same CPU instruction set, thread count and numpy
+    version trains bit-identical weights (tests/train/test_determinism.py). The thread
+    count matters because kernels split their reductions over threads; the instruction set
+    because oneDNN, MKL and torch pick their kernels by CPU (see docs/method.md).
+    """
+    torch.manual_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)  # CUDA: warn where an op has no deterministic kernel
+
+
+def provenance(splits: Splits) -> dict[str, Any]:
+    """What the trained weights depend on besides the configs: the versions, the CPU's kernel
+    level, the thread count and a digest of the training images (numpy versions can render them
+    differently)."""
+    import hashlib
+    import platform
+
+    return {"torch": str(torch.__version__), "numpy": str(np.__version__), "python": platform.python_version(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "train_images_sha256": hashlib.sha256(np.ascontiguousarray(splits.train.images)).hexdigest()}
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np.ndarray:
@@ -85,7 +112,7 @@ def train(model_config: ModelConfig, loss_config: LossConfig, train_config: Trai
         raise ConfigError(f"preprocessing size {preprocess.size} differs from the model input "
                           f"size {model_config.input_size}")
     device = resolve_device(train_config.device)
-    torch.manual_seed(train_config.seed)
+    deterministic_setup(train_config)
     if splits is None:
         t0 = time.perf_counter()
         splits = load_splits(data, progress=progress, log=log)
@@ -163,10 +190,10 @@ def train(model_config: ModelConfig, loss_config: LossConfig, train_config: Trai
             "loss_config": loss_config.to_dict(), "train_config": train_config.to_dict(),
             "data": data.to_dict(), "num_identities": splits.train.num_identities,
             "loss_state": criterion.state_dict(), "optimizer_state": optimizer.state_dict(),
-            "epoch": epoch + 1, "history": history,
+            "epoch": epoch + 1, "history": history, "provenance": provenance(splits),
         })
 
     report = None
     if evaluate:
         report = evaluate_model(model, splits, preprocess, device)
-    return TrainResult(Path(output), history, report)
+    return TrainResult(Path(output), history, report, provenance(splits))
