@@ -61,8 +61,17 @@ def warp(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image
 
     inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]  # Pillow asks crop -> frame
+    # Only the frame region the crop samples goes to Pillow (one copy of a 640x480 frame per face
+    # was most of the alignment's time): the crop's corners mapped back, plus a pixel for bilinear.
+    corners = inverse @ np.array([[0, size, 0, size], [0, 0, size, size], [1, 1, 1, 1]], np.float64)
+    h, w = rgb.shape[:2]
+    x0, y0 = (max(0, int(np.floor(corners[i].min())) - 1) for i in (0, 1))
+    x1, y1 = min(w, int(np.ceil(corners[0].max())) + 2), min(h, int(np.ceil(corners[1].max())) + 2)
+    if x1 <= x0 or y1 <= y0:  # the crop lies wholly outside the frame
+        return np.zeros((size, size, 3), np.uint8)
+    inverse[:, 2] -= (x0, y0)
     coefficients = tuple(float(v) for v in inverse.ravel())
-    image = Image.fromarray(np.ascontiguousarray(rgb))
+    image = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
     out = image.transform((size, size), Image.AFFINE, coefficients, resample=Image.BILINEAR)
     return np.asarray(out, dtype=np.uint8)
 
