@@ -141,7 +141,10 @@ class Recognizer:
         found = open_detector(detector) if isinstance(detector, str) else detector
         from dagh.runtime.track import Tracker
 
-        return cls(encoder, gallery.to_index(index_backend), labels, found, radius, quality=quality,
+        index = gallery.to_index(index_backend)
+        if len(index):  # load the compiled search now, not on the first frame (~50 ms from numba's cache)
+            index.search(np.zeros((1, (encoder.bits + 7) // 8), np.uint8), 1)
+        return cls(encoder, index, labels, found, radius, quality=quality,
                    decision=decision, tracker=Tracker() if track else None)
 
     # -- the verbs ---------------------------------------------------------------
