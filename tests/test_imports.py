@@ -18,7 +18,7 @@ def test_module_imports(name):
     importlib.import_module(name)
 
 
-CLIS = ["dagh.cli.train", "dagh.cli.eval", "dagh.cli.export", "dagh.cli.profile"]
+CLIS = ["dagh.cli.train", "dagh.cli.eval", "dagh.cli.export", "dagh.cli.profile", "dagh.cli.align", "dagh.cli.gallery"]
 
 
 @pytest.mark.parametrize("name", CLIS)
