@@ -35,6 +35,29 @@ def _print_verification(report: VerificationReport) -> None:
     t = report.target
     click.echo(f"{f'radius (FAR<={t.target_far:g})':<22}{t.radius:>10d}   "
                f"(FAR {t.far:.2g}, TAR {t.tar:.4f}{_too_few(t)})")
+    _print_histograms(report, t.radius)
+
+
+def _print_histograms(report: VerificationReport, radius: int, rows: int = 24, width: int = 30) -> None:
+    """Genuine (#) and impostor (.) pairs per Hamming distance, as shares of each, binned to ``rows`` rows."""
+    import numpy as np
+
+    genuine = np.asarray(report.genuine_histogram, float)
+    impostor = np.asarray(report.impostor_histogram, float)
+    genuine, impostor = genuine / max(genuine.sum(), 1), impostor / max(impostor.sum(), 1)
+    step = max(1, -(-len(genuine) // rows))
+    starts = range(0, len(genuine), step)
+    binned = [(lo, genuine[lo:lo + step].sum(), impostor[lo:lo + step].sum()) for lo in starts]
+    click.echo("\ndistance   genuine  impostor   (# genuine, . impostor; share of each kind's pairs)")
+    top = max(max(g, i) for _, g, i in binned) or 1.0
+    for lo, g, i in binned:
+        if g == 0 and i == 0:
+            continue
+        hi = min(lo + step, len(genuine)) - 1
+        label = f"{lo}" if hi == lo else f"{lo}-{hi}"
+        mark = " <- radius" if lo <= radius <= hi else ""
+        click.echo(f"{label:>8} {100 * g:>8.2f}% {100 * i:>8.2f}%   "
+                   f"{'#' * round(width * g / top):<{width}} {'.' * round(width * i / top)}{mark}")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

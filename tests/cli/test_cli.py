@@ -45,6 +45,9 @@ def test_eval_prints_and_writes_json(trained, tmp_path):
     assert "verification on unseen synthetic identities" in result.output
     for line in ("TAR@FAR=0.01", "TAR@FAR=0.001", "TAR@FAR=0.0001", "EER", "radius (FAR<=0.001)"):
         assert line in result.output
+    rows = [r for r in result.output.splitlines() if r.strip() and r.strip()[0].isdigit() and "%" in r]
+    shares = [float(x.rstrip("%")) for r in rows for x in r.split()[1:3]]
+    assert rows and abs(sum(shares[0::2]) - 100) < 0.5 and abs(sum(shares[1::2]) - 100) < 0.5  # the histograms
 
 
 def test_eval_target_far(trained, tmp_path):
