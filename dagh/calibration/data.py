@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from dagh.errors import DataError
-from dagh.runtime.preprocess import PreprocessConfig, preprocess_batch
+from dagh.runtime.preprocess import PreprocessConfig, preprocess_batch, resize_batch
 
 MIN_CALIBRATION_IMAGES = 32
 HOLDOUT_FRACTION = 0.25
@@ -29,8 +29,15 @@ class CalibrationSet:
     source: str
 
 
-def load_calibration_images(spec: str, size: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """uint8 NHWC images (and identity labels when the source has them)."""
+def load_calibration_images(spec, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """uint8 NHWC images (and identity labels when the source has them).
+
+    ``spec``: "synthetic", an image folder, an .npy of uint8 crops, or a FaceSet already loaded
+    (dagh-export's default for folder data: the checkpoint's training split)."""
+    from dagh.data import FaceSet
+
+    if isinstance(spec, FaceSet):
+        return resize_batch(spec.images, size), spec.labels
     if spec == "synthetic":
         from dagh.data.synthetic import SyntheticConfig, make_synthetic_splits
 
@@ -72,14 +79,16 @@ def draw_samples(n_images: int, labels: np.ndarray | None, count: int, seed: int
     return np.sort(np.asarray(order[:count], dtype=np.int64))
 
 
-def build_calibration_set(spec: str, preprocess: PreprocessConfig, samples: int = 512,
-                          seed: int = 0) -> CalibrationSet:
-    """Load, draw, split and preprocess the calibration images."""
+def build_calibration_set(spec, preprocess: PreprocessConfig, samples: int = 512,
+                          seed: int = 0, name: str | None = None) -> CalibrationSet:
+    """Load, draw, split and preprocess the calibration images (``spec``: see load_calibration_images;
+    ``name``: how reports call the source, by default ``spec``)."""
+    name = name or str(spec)
     if samples < MIN_CALIBRATION_IMAGES:
         raise DataError(f"--calib-samples {samples} is too few; use at least {MIN_CALIBRATION_IMAGES}")
     images, labels = load_calibration_images(spec, preprocess.size)
     if len(images) < MIN_CALIBRATION_IMAGES:
-        raise DataError(f"calibration data {spec!r} holds {len(images)} images; INT8 calibration needs at "
+        raise DataError(f"calibration data {name!r} holds {len(images)} images; INT8 calibration needs at "
                         f"least {MIN_CALIBRATION_IMAGES} (about 512 recommended) face crops")
     chosen = draw_samples(len(images), labels, samples, seed)
     rng = np.random.default_rng(seed + 1)
@@ -87,7 +96,7 @@ def build_calibration_set(spec: str, preprocess: PreprocessConfig, samples: int 
     n_holdout = max(16, int(round(len(shuffled) * HOLDOUT_FRACTION)))
     holdout, calibration = np.sort(shuffled[:n_holdout]), np.sort(shuffled[n_holdout:])
     return CalibrationSet(preprocess_batch(images[calibration], preprocess),
-                          preprocess_batch(images[holdout], preprocess), spec)
+                          preprocess_batch(images[holdout], preprocess), name)
 
 
 class ArrayCalibrationReader:

@@ -31,13 +31,15 @@ def onnxruntime_latency_ms(path: str | Path, images: np.ndarray, batch: int, rep
 
 
 def quantize_for_export(fp32_path: Path, directory: Path, preprocess: PreprocessConfig, options: Any,
-                        log: Callable[[str], None] = print) -> dict[str, Any]:
+                        log: Callable[[str], None] = print, *, source=None,
+                        source_name: str | None = None) -> dict[str, Any]:
     """Write ``model.int8.onnx`` and its calibration files into ``directory``.
 
     Every candidate method is scored by bit agreement with FP32 on the held-out
     calibration images (never on the evaluation split); the best is kept.
     """
-    calib = build_calibration_set(options.calib_data, preprocess, options.calib_samples)
+    calib = build_calibration_set(source if source is not None else options.calib_data, preprocess,
+                                  options.calib_samples, name=source_name)
     log(f"calibrating INT8 on {len(calib.calibration)} images from {calib.source} "
         f"({len(calib.holdout)} held out to choose the method)")
     reference, _ = OnnxRunner(fp32_path).run(calib.holdout)

@@ -32,7 +32,9 @@ def open_set_line(o: OpenSet) -> str:
 @click.option("--fp16", is_flag=True, help="Also write model.fp16.onnx (float16 compute, float32 I/O).")
 @click.option("--int8", is_flag=True, help="Also write model.int8.onnx (explicit Q/DQ), calibrated on --calib-data.")
 @click.option("--calib-data", default=None,
-              help="INT8 calibration images: an image folder, 'synthetic', or an .npy of uint8 NHWC crops.")
+              help="INT8 calibration images: an image folder, 'synthetic', or an .npy of uint8 NHWC crops. "
+                   "Default: faces like the checkpoint's (synthetic ones of their own seed, or the training "
+                   "split of its image folder), never the query split.")
 @click.option("--calib-method", default="auto", show_default=True,
               type=click.Choice(["auto", "minmax", "entropy", "percentile"]),
               help="auto: try them all and keep the best bit agreement with FP32 on held-out images.")
@@ -63,7 +65,7 @@ def main(checkpoint, output, fp16, int8, calib_data, calib_method, calib_samples
     \b
     Examples:
       dagh-export runs/demo/dagh48.pt -o runs/demo/export --fp16
-      dagh-export runs/demo/dagh48.pt -o runs/demo/export --fp16 --int8 --calib-data synthetic
+      dagh-export runs/demo/dagh48.pt -o runs/demo/export --fp16 --int8
     """
     from dagh.export.pipeline import ExportOptions, export_checkpoint
 

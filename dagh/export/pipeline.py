@@ -103,9 +103,6 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     check_opset(options.opset)
     target = Path(out_dir)
     check_directory_target(target, force=options.force)  # before the slow work, not after
-    if options.int8 and not options.calib_data:
-        raise ConfigError("--int8 needs calibration images: pass --calib-data (an image folder, "
-                          "'synthetic' or an .npy array of uint8 NHWC crops)")
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.build_model()
     mc, pp = ckpt.model_config, ckpt.preprocess
@@ -152,8 +149,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         if options.int8:
             from dagh.calibration.pipeline import quantize_for_export
 
+            calib_source, calib_name = _calibration_source(options, source, splits, log)
             calibration_report = quantize_for_export(
-                partial / "model.onnx", partial, pp, options, log=log)
+                partial / "model.onnx", partial, pp, options, log=log, source=calib_source, source_name=calib_name)
             onnx_files.append(("model.int8.onnx", "int8"))
             files.extend(calibration_report.pop("files"))
             latency = calibration_report["onnxruntime_cpu_latency"]
@@ -194,6 +192,21 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
             open_set=_open_set(verification))
         (partial / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     return ExportResult(target, manifest, notes, trtexec)
+
+
+def _calibration_source(options: ExportOptions, source, splits, log):
+    """What INT8 calibrates on: ``calib_data`` when given; else faces like the checkpoint's, never its
+    query split: the synthetic generator's own calibration faces (a seed of their own), or the training
+    split of the image folder / pickles the checkpoint was trained on (training images, as calibration
+    usually takes; the queries stay unseen)."""
+    if options.calib_data:
+        return options.calib_data, options.calib_data
+    if source.kind == "synthetic":
+        log("calibration data: synthetic faces like the checkpoint's (their own seed, not the evaluation split)")
+        return "synthetic", "synthetic"
+    name = f"the training split of {source.path}"
+    log(f"calibration data: {name} (the checkpoint's data; pass calib_data to choose others)")
+    return splits.train, name
 
 
 def _verification(onnx_path: Path, test_codes: np.ndarray | None, vset: VerificationSet, pp: Any,

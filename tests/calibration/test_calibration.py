@@ -139,9 +139,25 @@ def test_empty_folder_and_too_few_samples(tmp_path):
         build_calibration_set("synthetic", PreprocessConfig(), samples=8)
 
 
-def test_int8_without_calibration_data(trained, tmp_path):
-    with pytest.raises(ConfigError, match="--calib-data"):
-        export_checkpoint(trained, tmp_path / "out", ExportOptions(int8=True), **QUIET)
+def test_int8_without_calibration_data_uses_faces_like_the_checkpoints(trained, tmp_path):
+    said = []
+    export_checkpoint(trained, tmp_path / "out", ExportOptions(int8=True, calib_samples=64), log=said.append)
+    assert any("calibration data: synthetic faces" in line for line in said)
+    assert load_manifest(tmp_path / "out").reports["calibration"]["source"] == "synthetic"
+
+
+def test_folder_checkpoints_calibrate_on_their_training_split(tmp_path):
+    from dagh.data import DataSource, FaceSet, Splits
+    from dagh.export.pipeline import _calibration_source
+
+    train = FaceSet(np.zeros((20, 32, 32, 3), np.uint8), np.repeat(np.arange(5), 4), [str(i) for i in range(5)])
+    test = FaceSet(np.ones((5, 32, 32, 3), np.uint8), np.arange(5), [str(i) for i in range(5)])
+    source = DataSource(kind="folder", path=str(tmp_path))
+    splits = Splits(train, test, source.to_dict())
+    chosen, name = _calibration_source(ExportOptions(int8=True), source, splits, lambda m: None)
+    assert chosen is train and "training split" in name  # never the query split
+    given, _ = _calibration_source(ExportOptions(int8=True, calib_data="x.npy"), source, splits, lambda m: None)
+    assert given == "x.npy"
 
 
 def test_auto_never_keeps_a_clearly_worse_method(trained, tmp_path, monkeypatch):
