@@ -2,6 +2,7 @@
 
     python benchmarks/compare_trees.py OLD_TREE NEW_TREE                 # 3 rounds, a reduced grid
     python benchmarks/compare_trees.py /tmp/before . --rounds 5 --bits 12,48,128
+    python benchmarks/compare_trees.py /tmp/before . --without-faiss      # HammingIndex alone in the turns
 
 Each turn runs that tree's own ``benchmarks/hamming_search.py`` in a fresh
 process with the tree first on PYTHONPATH (old, new, old, new, ...), so a slow
@@ -9,7 +10,10 @@ phase of a shared host hits both trees alike. Per grid cell it prints the
 median HammingIndex queries/s of each tree over the rounds, their ratio
 (new / old), and the spread of each tree's own rounds: a ratio inside that
 spread is noise. faiss's queries/s are printed too: they move only with the
-host, which makes them a witness of its phases.
+host, which makes them a witness of its phases. ``--without-faiss`` hides faiss
+from both trees' benchmark (an import stub first on PYTHONPATH), so only
+HammingIndex runs: faiss's OpenMP threads, spinning after each of its turns,
+then cannot slow the turn after theirs on a 2-core host.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ import numpy as np
 ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\|\s+([\d.]+)\s+([\d.na]+)")
 
 
-def run_tree(tree: Path, grid: list[str]) -> dict[tuple[int, ...], tuple[float, float]]:
-    """One turn: {(N, bits, k, nq): (HammingIndex q/s, faiss q/s)} from the tree's benchmark."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
+def run_tree(tree: Path, grid: list[str], hide: Path | None = None) -> dict[tuple[int, ...], tuple[float, float]]:
+    """One turn: {(N, bits, k, nq): (HammingIndex q/s, faiss q/s or nan)} from the tree's benchmark."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*([str(hide)] if hide else []), str(tree)]))
     script = tree / "benchmarks" / "hamming_search.py"
     check = subprocess.run([sys.executable, "-c", "import dagh; print(dagh.__file__)"], env=env, cwd=tree,
                            capture_output=True, text=True, check=True).stdout.strip()
@@ -55,14 +59,21 @@ def main() -> int:
     parser.add_argument("--k", default="10,100")
     parser.add_argument("--nq", default="1,100")
     parser.add_argument("--budget", default="0.4")
+    parser.add_argument("--without-faiss", action="store_true", help="time HammingIndex alone (faiss hidden)")
     args = parser.parse_args()
+    hide = None
+    if args.without_faiss:
+        import tempfile
+
+        hide = Path(tempfile.mkdtemp(prefix="no-faiss-"))
+        (hide / "faiss.py").write_text("raise ImportError('hidden by compare_trees --without-faiss')\n")
     grid = ["--n", args.n, "--bits", args.bits, "--k", args.k, "--nq", args.nq, "--budget", args.budget]
     trees = {"old": args.old, "new": args.new}
     turns: dict[str, list[dict]] = {"old": [], "new": []}
     for r in range(args.rounds):
         for name, tree in trees.items():
             print(f"round {r + 1}/{args.rounds}: {name} ({tree})", file=sys.stderr, flush=True)
-            turns[name].append(run_tree(tree, grid))
+            turns[name].append(run_tree(tree, grid, hide))
     cells = sorted(set.intersection(*(set(t) for ts in turns.values() for t in ts)))
     print(f"{'N':>8} {'bits':>4} {'k':>4} {'nq':>4} | {'old q/s':>9} {'new q/s':>9} {'new/old':>8} | "
           f"{'old spread':>11} {'new spread':>11} | {'faiss old':>9} {'faiss new':>9}")
