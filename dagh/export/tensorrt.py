@@ -79,21 +79,37 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, o
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = int(options.dla_core)
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-    cache = None
-    if timing_cache is not None:
-        blob = Path(timing_cache).read_bytes() if Path(timing_cache).is_file() else b""
-        cache = config.create_timing_cache(blob)
-        config.set_timing_cache(cache, ignore_mismatch=False)
+    cache_note = _attach_timing_cache(config, timing_cache)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EngineBuildError(f"TensorRT {trt.__version__} failed to build an engine from {onnx_path}; "
                                "run with the trtexec command printed by dagh-export --verbose to see why")
-    Path(engine_path).write_bytes(bytes(serialized))
-    if cache is not None:
-        Path(timing_cache).write_bytes(bytes(config.get_timing_cache().serialize()))
+    from dagh.fileio import atomic_write
+
+    with atomic_write(engine_path) as handle:
+        handle.write(bytes(serialized))
+    if timing_cache is not None:
+        built = config.get_timing_cache()  # None where no cache ended up attached
+        if built is not None:
+            with atomic_write(timing_cache) as handle:
+                handle.write(bytes(built.serialize()))
     return {"tensorrt_version": str(trt.__version__), "strongly_typed": strongly_typed,
             "profile": {"min": 1, "opt": opt, "max": options.max_batch}, "dla_core": options.dla_core,
-            **gpu_info()}
+            **({"timing_cache": cache_note} if cache_note else {}), **gpu_info()}
+
+
+def _attach_timing_cache(config, timing_cache) -> str | None:
+    """Attach the timing cache file (created where absent); a cache another device or TensorRT made
+    does not attach: then a fresh one is used and the returned note says so."""
+    if timing_cache is None:
+        return None
+    path = Path(timing_cache)
+    blob = path.read_bytes() if path.is_file() else b""
+    if config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False):
+        return None
+    if not blob or not config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False):
+        raise EngineBuildError(f"TensorRT cannot attach a timing cache (file {path}); pass no timing cache")
+    return f"{path.name} was made by another device or TensorRT version: a fresh cache replaced it"
 
 
 def trtexec_command(onnx_name: str, engine_name: str, options: EngineOptions, tensorrt_major_version: int = 10,
