@@ -17,10 +17,16 @@ def test_trtexec_command_per_version():
 def test_build_fp16_engine(tmp_path, tiny_checkpoint):
     trt = pytest.importorskip("tensorrt", reason="tensorrt is not installed (engine builds need a GPU machine)")
     from dagh.export.pipeline import ExportOptions, export_checkpoint
+    from dagh.export.tensorrt import EngineBuildError
     from dagh.manifest import load_manifest
 
-    export_checkpoint(tiny_checkpoint, tmp_path / "out", ExportOptions(fp16=True, engine="yes", max_batch=16),
-                      log=lambda m: None)
+    try:
+        export_checkpoint(tiny_checkpoint, tmp_path / "out", ExportOptions(fp16=True, engine="yes", max_batch=16),
+                          log=lambda m: None)
+    except EngineBuildError as exc:
+        if "builder" in str(exc):  # tensorrt installed on a machine without a usable GPU
+            pytest.skip(f"tensorrt is installed but cannot build here: {exc}")
+        raise
     manifest = load_manifest(tmp_path / "out")
     engine = manifest.file("engine", "fp16")
     assert engine is not None and engine.details["tensorrt_version"] == trt.__version__

@@ -83,6 +83,11 @@ print('RUNTIME-OK')
     assert "RUNTIME-OK" in out.stdout, out.stderr
 
 
-def test_tensorrt_backend_skips_cleanly_without_tensorrt(export_dir):
-    pytest.importorskip("tensorrt", reason="tensorrt is not installed: the TensorRT backend runs on the device")
-    Encoder.open(export_dir, precision="fp16", backend="tensorrt")
+def test_tensorrt_backend_without_an_engine_or_tensorrt_is_a_clear_error(export_dir, monkeypatch):
+    """The fixture export has no engine: asking for the TensorRT backend says how to get one; with
+    tensorrt absent, auto falls to onnxruntime (the one documented choice), never silently for 'tensorrt'."""
+    from dagh.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no fp16 TensorRT engine"):
+        Encoder.open(export_dir, precision="fp16", backend="tensorrt")
+    assert Encoder.open(export_dir, precision="fp16", backend="auto").backend == "onnxruntime"
