@@ -30,6 +30,24 @@ def main():
     """
 
 
+def _next_id(path: Path, bits: int) -> int:
+    """The first free id of the gallery at ``path`` (0 for a new one): ids stay unique in a file."""
+    from dagh.runtime.gallery.file import load_gallery
+
+    if not path.exists():
+        return 0
+    existing = load_gallery(path, bits=bits)
+    return int(existing.ids.max()) + 1 if len(existing) else 0
+
+
+def _store(path: Path, enrolled, bits: int) -> None:
+    """Write ``enrolled`` (an Enrollment) into the gallery at ``path``: a new file, or a new segment."""
+    from dagh.runtime.gallery.file import append_gallery, save_gallery
+
+    write = append_gallery if path.exists() else save_gallery
+    write(path, enrolled.codes, enrolled.ids, bits, labels=enrolled.labels)
+
+
 def _encoder(export_dir: str, precision: str):
     from dagh.runtime.encode.encoder import Encoder
 
@@ -56,16 +74,12 @@ def enroll(gallery, root, export_dir, detector, precision, strict, append_, quie
     from dagh.errors import ConfigError
     from dagh.runtime.enroll import enroll_folder
     from dagh.runtime.face.detectors import open_detector
-    from dagh.runtime.gallery.file import append_gallery, load_gallery, save_gallery
 
     path = Path(gallery)
     if path.exists() and not append_:
         raise ConfigError(f"{gallery!r} exists; pass --append to add to it, or choose a new file")
     encoder = _encoder(export_dir, precision)
-    first_id = 0
-    if path.exists():
-        existing = load_gallery(path, bits=encoder.bits)
-        first_id = int(existing.ids.max()) + 1 if len(existing) else 0
+    first_id = _next_id(path, encoder.bits)
     progress = None
     if not quiet:
         from dagh.progress import progress_bar
@@ -73,8 +87,7 @@ def enroll(gallery, root, export_dir, detector, precision, strict, append_, quie
         progress = lambda photos: progress_bar(photos, desc="enrolling", unit="photo")  # noqa: E731
     result = enroll_folder(root, encoder, open_detector(detector), strict=strict, first_id=first_id,
                            progress=progress)
-    write = append_gallery if path.exists() else save_gallery
-    write(path, result.codes, result.ids, encoder.bits, labels=result.labels)
+    _store(path, result, encoder.bits)
     click.echo(f"{gallery}: enrolled {result.summary()}")
     for reason, paths in sorted(result.skipped.items()):
         echo_err(f"skipped ({reason}): " + ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else ""))
@@ -93,18 +106,12 @@ def add(gallery, images, name, export_dir, detector, precision, strict):
     """Add photos of one person (--name) to GALLERY (created if absent)."""
     from dagh.runtime.enroll import enroll_photos
     from dagh.runtime.face.detectors import open_detector
-    from dagh.runtime.gallery.file import append_gallery, load_gallery, save_gallery
 
     path = Path(gallery)
     encoder = _encoder(export_dir, precision)
-    first_id = 0
-    if path.exists():
-        existing = load_gallery(path, bits=encoder.bits)
-        first_id = int(existing.ids.max()) + 1 if len(existing) else 0
     result = enroll_photos([(name, Path(p)) for p in images], encoder, open_detector(detector), strict=strict,
-                           first_id=first_id)
-    (append_gallery if path.exists() else save_gallery)(path, result.codes, result.ids, encoder.bits,
-                                                        labels=result.labels)
+                           first_id=_next_id(path, encoder.bits))
+    _store(path, result, encoder.bits)
     click.echo(f"{gallery}: added {result.summary()}")
 
 

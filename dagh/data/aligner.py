@@ -32,9 +32,6 @@ class AlignReport:
     written: int = 0
     skipped: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # reason -> photo paths
 
-    def skip(self, reason: str, path: Path) -> None:
-        self.skipped.setdefault(reason, []).append(str(path))
-
     def summary(self) -> str:
         parts = [f"{len(v)} skipped ({k})" for k, v in sorted(self.skipped.items())]
         return ", ".join([f"{self.written} crops written", *parts])
@@ -59,8 +56,7 @@ def align_folder(source: str | os.PathLike, output: str | os.PathLike, *, detect
     """Align every photo of ``source`` into ``output`` (written whole, or not at all)."""
     from PIL import Image
 
-    from dagh.runtime.face.crops import person_photos, single_face_crop
-    from dagh.runtime.preprocess import load_image
+    from dagh.runtime.face.crops import person_photos, photo_crops
 
     photos = person_photos(source)
     report = AlignReport()
@@ -70,20 +66,8 @@ def align_folder(source: str | os.PathLike, output: str | os.PathLike, *, detect
 
         iterator = progress_bar(photos, desc="aligning", unit="photo")
     with atomic_directory(output, force=force) as partial:
-        for person, path in iterator:
-            try:
-                rgb = load_image(path)
-            except DataError:
-                if strict:
-                    raise
-                report.skip("unreadable", path)
-                continue
-            crop, reason = single_face_crop(rgb, detector, template, size)
-            if crop is None:
-                if strict:
-                    raise DataError(f"{path}: {reason}; every photo must show one face (drop --strict to skip)")
-                report.skip(reason if reason == "no face" else "several faces", path)
-                continue
+        for person, path, crop in photo_crops(iterator, detector, template, size, strict=strict,
+                                              skipped=report.skipped):
             (partial / person).mkdir(exist_ok=True)
             Image.fromarray(np.ascontiguousarray(crop)).save(partial / person / f"{path.stem}.png")
             report.written += 1

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dagh.errors import DataError
-from dagh.runtime.face.crops import person_photos, single_face_crop
-from dagh.runtime.preprocess import load_image
+from dagh.runtime.face.crops import person_photos, photo_crops
 
 ENCODE_BATCH = 64
 
@@ -41,21 +40,8 @@ def enroll_photos(photos: Sequence[tuple[str, os.PathLike]], encoder, detector, 
     """(name, photo path) pairs -> an Enrollment; ids count up from ``first_id``."""
     template, size = encoder.preprocess.face_template, encoder.preprocess.size
     crops, labels, skipped = [], [], {}
-    for name, path in (progress(photos) if progress else photos):
-        try:
-            rgb = load_image(path)
-        except DataError:
-            if strict:
-                raise
-            skipped.setdefault("unreadable", []).append(str(path))
-            continue
-        crop, reason = single_face_crop(rgb, detector, template, size)
-        if crop is None:
-            if strict:
-                raise DataError(f"{os.fspath(path)}: {reason}; each photo must show one face "
-                                "(without --strict such photos are skipped)")
-            skipped.setdefault("no face" if reason == "no face" else "several faces", []).append(str(path))
-            continue
+    for name, _, crop in photo_crops(progress(photos) if progress else photos, detector, template, size,
+                                     strict=strict, skipped=skipped):
         crops.append(crop)
         labels.append(name)
     if not crops:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from dagh.errors import ConfigError
-from dagh.runtime.face.align import align_face, crop_box
+from dagh.runtime.face.align import face_crop
 from dagh.runtime.face.detect import Detection, Detector
 from dagh.runtime.face.detectors import open_detector
 from dagh.runtime.face.frame import as_rgb_frame
@@ -186,10 +186,7 @@ class Recognizer:
 
     def align(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
         """The model-sized crop of ``detection``: landmark-aligned where possible, else by box."""
-        size = self.encoder.preprocess.size
-        if detection.landmarks is not None and self.template is not None:
-            return align_face(rgb, detection.landmarks, self.template, size)
-        return crop_box(rgb, detection.box, size)
+        return face_crop(rgb, detection, self.template, self.encoder.preprocess.size)
 
     def identify(self, codes: np.ndarray) -> list[tuple[bool, str | None, int | None, int | None]]:
         """Packed codes -> per code (known, name, id, distance) under this recognizer's radius and decision."""

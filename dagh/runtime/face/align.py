@@ -104,3 +104,11 @@ def crop_box(rgb: np.ndarray, box, size: int, margin: float = BOX_MARGIN) -> np.
         if h == w == size:
             return np.ascontiguousarray(rgb)
     return warp(rgb, box_matrix(box, size, margin), size)
+
+
+def face_crop(rgb: np.ndarray, detection, template, size: int) -> np.ndarray:
+    """The size x size crop of a Detection: landmark-aligned onto ``template`` where the detection has
+    landmarks and the model a template, else cropped by its box."""
+    if detection.landmarks is not None and template is not None:
+        return align_face(rgb, detection.landmarks, template, size)
+    return crop_box(rgb, detection.box, size)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dagh.errors import DataError
-from dagh.runtime.face.align import align_face, crop_box
+from dagh.runtime.face.align import face_crop
 from dagh.runtime.face.detect import Detector
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -26,10 +26,7 @@ def single_face_crop(rgb: np.ndarray, detector: Detector, template, size: int) -
         return None, "no face"
     if len(faces) > 1:
         return None, f"{len(faces)} faces"
-    face = faces[0]
-    if face.landmarks is not None and template is not None:
-        return align_face(rgb, face.landmarks, template, size), ""
-    return crop_box(rgb, face.box, size), ""
+    return face_crop(rgb, faces[0], template, size), ""
 
 
 def person_photos(root: str | os.PathLike) -> list[tuple[str, Path]]:
@@ -44,3 +41,28 @@ def person_photos(root: str | os.PathLike) -> list[tuple[str, Path]]:
         raise DataError(f"{str(root)!r} holds no photos; expected one sub-folder per person with "
                         f"{'/'.join(IMAGE_SUFFIXES)} files (ROOT/<person>/<photo>)")
     return photos
+
+
+def photo_crops(photos, detector: Detector, template, size: int, *, strict: bool, skipped: dict[str, list[str]]):
+    """Yield (name, path, crop) for each (name, photo path) whose photo shows one face.
+
+    Unreadable photos and photos with no face or several are recorded in ``skipped``
+    (reason -> paths), or, with ``strict``, raise a DataError naming the photo."""
+    from dagh.runtime.preprocess import load_image
+
+    for name, path in photos:
+        try:
+            rgb = load_image(path)
+        except DataError:
+            if strict:
+                raise
+            skipped.setdefault("unreadable", []).append(str(path))
+            continue
+        crop, reason = single_face_crop(rgb, detector, template, size)
+        if crop is None:
+            if strict:
+                raise DataError(f"{os.fspath(path)}: {reason}; each photo must show one face "
+                                "(without --strict such photos are skipped and counted)")
+            skipped.setdefault("no face" if reason == "no face" else "several faces", []).append(str(path))
+            continue
+        yield name, path, crop
