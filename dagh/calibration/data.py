@@ -27,6 +27,7 @@ class CalibrationSet:
     calibration: np.ndarray
     holdout: np.ndarray
     source: str
+    holdout_crops: np.ndarray | None = None  # the held-out images as uint8 NHWC crops (dagh-export's check crops)
 
 
 def load_calibration_images(spec, size: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -96,7 +97,7 @@ def build_calibration_set(spec, preprocess: PreprocessConfig, samples: int = 512
     n_holdout = max(16, int(round(len(shuffled) * HOLDOUT_FRACTION)))
     holdout, calibration = np.sort(shuffled[:n_holdout]), np.sort(shuffled[n_holdout:])
     return CalibrationSet(preprocess_batch(images[calibration], preprocess),
-                          preprocess_batch(images[holdout], preprocess), name)
+                          preprocess_batch(images[holdout], preprocess), name, np.ascontiguousarray(images[holdout]))
 
 
 class ArrayCalibrationReader:

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from dagh.calibration.data import ArrayCalibrationReader, build_calibration_set
+from dagh.calibration.data import ArrayCalibrationReader, CalibrationSet, build_calibration_set
 from dagh.calibration.methods import candidates_for
-from dagh.calibration.quantize import inspect_qdq, quantize_qdq, write_calibration_tables
+from dagh.calibration.quantize import inspect_qdq, quantize_qdq, write_ort_tensorrt_table
 from dagh.errors import DaghError
 from dagh.eval.latency import measure
 from dagh.manifest import file_entry
@@ -32,14 +32,15 @@ def onnxruntime_latency_ms(path: str | Path, images: np.ndarray, batch: int, rep
 
 def quantize_for_export(fp32_path: Path, directory: Path, preprocess: PreprocessConfig, options: Any,
                         log: Callable[[str], None] = print, *, source=None,
-                        source_name: str | None = None) -> dict[str, Any]:
+                        source_name: str | None = None, calibration: CalibrationSet | None = None) -> dict[str, Any]:
     """Write ``model.int8.onnx`` and its calibration files into ``directory``.
 
     Every candidate method is scored by bit agreement with FP32 on the held-out
     calibration images (never on the evaluation split); the best is kept.
+    ``calibration``: the set to use, already built (else built from ``source``).
     """
-    calib = build_calibration_set(source if source is not None else options.calib_data, preprocess,
-                                  options.calib_samples, name=source_name)
+    calib = calibration or build_calibration_set(source if source is not None else options.calib_data, preprocess,
+                                                 options.calib_samples, name=source_name)
     log(f"calibrating INT8 on {len(calib.calibration)} images from {calib.source} "
         f"({len(calib.holdout)} held out to choose the method)")
     reference, _ = OnnxRunner(fp32_path).run(calib.holdout)
@@ -75,7 +76,7 @@ def quantize_for_export(fp32_path: Path, directory: Path, preprocess: Preprocess
     log(f"chose {candidate.label} ({agreement * 100:.3f}% on held-out calibration images)")
     shutil.move(model_path, directory / INT8_NAME)
     shutil.move(ranges_path, directory / RANGES_NAME)
-    tables = write_calibration_tables(directory / RANGES_NAME, directory, candidate.method.value)
+    tables = [write_ort_tensorrt_table(directory / RANGES_NAME, directory)]
     shutil.rmtree(work)
 
     latency = {}
@@ -84,8 +85,9 @@ def quantize_for_export(fp32_path: Path, directory: Path, preprocess: Preprocess
             latency[f"{precision}_batch{batch}_ms"] = onnxruntime_latency_ms(path, calib.holdout, batch, repeats)
     files = [file_entry(directory, RANGES_NAME, "calibration", "int8",
                         format="onnxruntime TensorsData JSON: per-tensor ranges")]
-    formats = {"calibration.cache": "TensorRT IInt8Calibrator cache (implicit quantization, TensorRT 8.6/10)",
-               "calibration.flatbuffers": "onnxruntime TensorRT execution provider INT8 table "
+    # TensorRT's implicit-calibration cache names the TensorRT version that reads it: dagh-engine writes it
+    # on the device (dagh.export.calibration_cache).
+    formats = {"calibration.flatbuffers": "onnxruntime TensorRT execution provider INT8 table "
                                           "(trt_int8_calibration_table_name)"}
     files += [file_entry(directory, name, "calibration", "int8", format=formats[name]) for name in tables]
     return {

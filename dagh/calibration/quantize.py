@@ -157,25 +157,6 @@ def inspect_qdq(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def write_calibration_tables(ranges_json: str | os.PathLike, directory: str | os.PathLike,
-                             label: str) -> list[str]:
-    """From the per-tensor ranges, write a TensorRT implicit-quantization calibration
-    cache (TensorRT 8.6/10 IInt8Calibrator format: scale = amax / 127 as hex float)."""
-    import json
-    import struct
-
-    data = json.loads(Path(ranges_json).read_text())
-    ranges = data.get("data", data)
-    lines = [f"TRT-8600-{'EntropyCalibration2' if label == 'entropy' else 'MinMaxCalibration'}"]
-    for name in sorted(ranges):
-        entry = ranges[name]
-        amax = max([abs(v) for key in ("lowest", "highest") for v in _values(entry.get(key, 0.0))] + [1e-12])
-        lines.append(f"{name}: {struct.pack('>f', amax / 127.0).hex()}")
-    out = Path(directory) / "calibration.cache"
-    out.write_text("\n".join(lines) + "\n")
-    return [out.name, write_ort_tensorrt_table(ranges_json, directory)]
-
-
 ORT_TRT_TABLE = "calibration.flatbuffers"
 
 
@@ -195,9 +176,3 @@ def write_ort_tensorrt_table(ranges_json: str | os.PathLike, directory: str | os
         shutil.move(os.path.join(tmp, ORT_TRT_TABLE), Path(directory) / ORT_TRT_TABLE)
     return ORT_TRT_TABLE
 
-
-def _values(value: Any) -> list[float]:
-    """Numbers of a TensorsData JSON field: a number, a list, or {"data": [...], "CLS": "numpy.array"}."""
-    if isinstance(value, dict):
-        value = value.get("data", [])
-    return [float(v) for v in np.asarray(value, dtype=np.float64).ravel()]

@@ -146,12 +146,17 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
             onnx_files.append(("model.fp16.onnx", "fp16"))
             log("converted model.fp16.onnx")
         calibration_report = None
+        calib = None
+        if options.int8 or options.fp16:  # INT8 calibrates on it; both keep its held-out part as check crops
+            from dagh.calibration.data import build_calibration_set
+
+            calib_source, calib_name = _calibration_source(options, source, splits, log)
+            calib = build_calibration_set(calib_source, pp, options.calib_samples, name=calib_name)
         if options.int8:
             from dagh.calibration.pipeline import quantize_for_export
 
-            calib_source, calib_name = _calibration_source(options, source, splits, log)
-            calibration_report = quantize_for_export(
-                partial / "model.onnx", partial, pp, options, log=log, source=calib_source, source_name=calib_name)
+            calibration_report = quantize_for_export(partial / "model.onnx", partial, pp, options, log=log,
+                                                     calibration=calib)
             onnx_files.append(("model.int8.onnx", "int8"))
             files.extend(calibration_report.pop("files"))
             latency = calibration_report["onnxruntime_cpu_latency"]
@@ -174,8 +179,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
             files.append(file_entry(partial, name, "onnx", precision, opset=options.opset))
         test_codes = fp32_codes[:nq] if nq == len(splits.test) else None  # the whole test split
         verification = _verification(partial / "model.onnx", test_codes, vset, pp, options.target_far)
-        trtexec = _engines(partial, onnx_files, mc, pp, options, files, notes, log)
         reports = {"parity": parity, "verification": {"encoded_by": "model.onnx", **verification.to_dict()}}
+        if calib is not None:
+            reports["engine_check"] = _write_check_set(partial, calib, onnx_files, files)
         if calibration_report is not None:
             reports["calibration"] = calibration_report
         manifest = Manifest(
@@ -190,8 +196,26 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                     "epoch": ckpt.epoch, "data": source.to_dict()},
             build=_build_env(), reports=reports, dagh_version=__version__,
             open_set=_open_set(verification))
+        trtexec = _engines(partial, manifest, options, notes, log)
         (partial / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     return ExportResult(target, manifest, notes, trtexec)
+
+
+def _write_check_set(directory: Path, calib, onnx_files: list[tuple[str, str]], files: list[FileEntry]) -> dict:
+    """Store the check crops (held-out calibration faces, never the evaluation split) and their FP32 ONNX
+    codes, which dagh-engine runs each engine on; record how many bits each ONNX flips on them."""
+    from dagh.export.engines import CHECK_CODES, CHECK_COUNT, CHECK_CROPS
+    from dagh.runtime.encode.onnxruntime_runner import OnnxRunner
+
+    count = min(CHECK_COUNT, len(calib.holdout))
+    np.save(directory / CHECK_CROPS, calib.holdout_crops[:count])
+    codes = {precision: OnnxRunner(directory / name).run(calib.holdout[:count])[0] for name, precision in onnx_files}
+    np.save(directory / CHECK_CODES, codes["fp32"].astype(np.int8))
+    files.append(file_entry(directory, CHECK_CROPS, "check-crops", None,
+                            format="uint8 [N, H, W, 3] RGB face crops, held out from INT8 calibration"))
+    files.append(file_entry(directory, CHECK_CODES, "check-codes", "fp32", format="int8 +1/-1 codes of model.onnx"))
+    return {"crops": count, "source": calib.source,
+            "onnx_flip_rate": {p: float((c != codes["fp32"]).mean()) for p, c in codes.items() if p != "fp32"}}
 
 
 def _calibration_source(options: ExportOptions, source, splits, log):
@@ -230,42 +254,51 @@ def _open_set(report: VerificationReport) -> OpenSet:
                    identities=report.identity_set, far_measurable=point.far_measurable)
 
 
-def _engines(directory: Path, onnx_files: list[tuple[str, str]], mc: Any, pp: Any, options: ExportOptions,
-             files: list[FileEntry], notes: list[str], log: Callable[[str], None]) -> list[str]:
-    """Build TensorRT engines for the FP16 / INT8 ONNX files, or say why not."""
-    from dagh.export.tensorrt import EngineOptions, build_engine, tensorrt_major, trtexec_command
+def _engines(directory: Path, manifest: Manifest, options: ExportOptions, notes: list[str],
+             log: Callable[[str], None]) -> list[str]:
+    """Build and check TensorRT engines for the FP16 / INT8 ONNX files (dagh-engine's code), or say why not;
+    return the equivalent trtexec commands."""
+    from dagh.export.engines import (
+        EngineSettings,
+        build_plans,
+        engine_plans,
+        implicit_calibration_cache,
+        installed_tensorrt_major,
+        record_engines,
+        trtexec_commands,
+    )
 
-    wanted = [(n, p) for n, p in onnx_files if p in ("fp16", "int8")]
-    major = tensorrt_major(__import__("tensorrt")) if available("tensorrt") else 10
-    plans = [(name, name.replace(".onnx", ".engine"),
-              EngineOptions(precision=precision, input_shape=(3, pp.size, pp.size), max_batch=options.max_batch,
-                            opt_batch=options.opt_batch, workspace_mb=options.workspace_mb,
-                            dla_core=options.dla_core)) for name, precision in wanted]
-    commands = [trtexec_command(name, engine_name, eo, major) for name, engine_name, eo in plans]
-    if options.engine == "no" or not wanted:
+    settings = EngineSettings(max_batch=options.max_batch, opt_batch=options.opt_batch,
+                              workspace_mb=options.workspace_mb, dla_core=options.dla_core,
+                              timing_cache=options.timing_cache)
+    plans = engine_plans(manifest, settings)
+    commands = trtexec_commands(plans, installed_tensorrt_major())
+    if options.engine == "no" or not plans:
         return commands
-    if not available("tensorrt"):
+    if not (available("tensorrt") and available("cuda.bindings.runtime")):
         if options.engine == "yes":
             require("tensorrt", extra="tensorrt", purpose="--engine yes")
-        note = ("skipping TensorRT engines: the tensorrt module is not installed here "
-                "(build on the device with the trtexec commands below, or install dagh[tensorrt])")
+            require("cuda.bindings.runtime", extra="tensorrt", purpose="--engine yes")
+        note = ("skipping TensorRT engines: tensorrt and cuda-python are not installed here (build them on the "
+                "device with dagh-engine, or install dagh[tensorrt])")
+        notes.append(note)
+        log(note)
+        return commands
+    try:
+        built = build_plans(directory, manifest, plans, settings, log)
+    except DaghError as exc:
+        if options.engine == "yes":
+            raise
+        note = f"skipping TensorRT engines: {exc}"
         notes.append(note)
         log(note)
         return commands
     cache = Path(options.timing_cache) if options.timing_cache else directory / "timing.cache"
-    for name, engine_name, eo in plans:
-        precision = eo.precision
-        try:
-            details = build_engine(directory / name, directory / engine_name, eo, timing_cache=cache)
-        except DaghError as exc:
-            if options.engine == "yes":
-                raise
-            note = f"skipping the {precision} engine: {exc}"
-            notes.append(note)
-            log(note)
-            continue
-        files.append(file_entry(directory, engine_name, "engine", precision, source_onnx=name, **details))
-        log(f"built {engine_name} with TensorRT {details['tensorrt_version']} on {details.get('gpu_name')}")
-    if cache.is_file() and cache.parent == directory:
-        files.append(file_entry(directory, cache.name, "timing-cache", None))
+    extra = [file_entry(directory, cache.name, "timing-cache", None)] if cache.is_file() and cache.parent == directory \
+        else []
+    extra += implicit_calibration_cache(directory, manifest, str(__import__("tensorrt").__version__), log)
+    record_engines(manifest, built, extra)
+    for b in built:
+        log(f"built {b.entry.path} with TensorRT {b.entry.details['tensorrt_version']} on "
+            f"{b.entry.details.get('gpu_name')}")
     return commands

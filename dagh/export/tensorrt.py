@@ -5,6 +5,7 @@ Written against the TensorRT Python API of 8.6, 10 and 11:
   a Q/DQ model, which TensorRT then builds as explicit quantization).
 - 10: strongly typed network (the ONNX types decide precision, no flags).
 - 11: strongly typed always; the FP16/INT8 flags and calibrators are gone.
+DLA engines (Jetson) have a static batch and record where each layer ran.
 ``tensorrt`` is imported only inside these functions, never at module import.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,20 @@ class EngineOptions:
     max_batch: int = 64
     opt_batch: int = 8
     workspace_mb: int = 1024
-    dla_core: int | None = None    # Jetson Orin DLA; GPU fallback for unsupported layers
+    # Jetson DLA core. DLA takes one static batch (min = opt = max = dla_batch, default opt_batch);
+    # layers DLA cannot run fail the build unless gpu_fallback, which records where each one ran.
+    dla_core: int | None = None
+    dla_batch: int | None = None
+    gpu_fallback: bool = False
     input_name: str = "images"
+
+    @property
+    def profile(self) -> tuple[int, int, int]:
+        """The (min, opt, max) batch of the optimization profile."""
+        if self.dla_core is not None:
+            batch = self.dla_batch or max(1, min(self.opt_batch, self.max_batch))
+            return batch, batch, batch
+        return 1, max(1, min(self.opt_batch, self.max_batch)), self.max_batch
 
 
 def tensorrt_major(trt: Any) -> int:
@@ -40,11 +55,14 @@ def tensorrt_major(trt: Any) -> int:
 
 
 def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, options: EngineOptions,
-                 timing_cache: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Build and write a serialized engine; return what the manifest records about it."""
+                 timing_cache: str | os.PathLike | None = None,
+                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build and write a serialized engine; return what the manifest records about it.
+
+    TensorRT's warnings and errors go to ``log`` (default: stderr)."""
     trt = require("tensorrt", extra="tensorrt", purpose="building TensorRT engines")
     major = tensorrt_major(trt)
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = _build_logger(trt, log or (lambda m: print(m, file=sys.stderr)))
     try:
         builder = trt.Builder(logger)
     except Exception as exc:
@@ -72,18 +90,17 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, o
         config.set_flag(trt.BuilderFlag.FP16 if options.precision == "fp16" else trt.BuilderFlag.INT8)
     profile = builder.create_optimization_profile()
     c, h, w = options.input_shape
-    opt = max(1, min(options.opt_batch, options.max_batch))
-    profile.set_shape(options.input_name, (1, c, h, w), (opt, c, h, w), (options.max_batch, c, h, w))
+    low, opt, high = options.profile
+    profile.set_shape(options.input_name, (low, c, h, w), (opt, c, h, w), (high, c, h, w))
     config.add_optimization_profile(profile)
-    if options.dla_core is not None:
-        config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = int(options.dla_core)
-        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    dla_capable = _configure_dla(trt, builder, network, config, options) if options.dla_core is not None else None
     cache_note = _attach_timing_cache(config, timing_cache)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise EngineBuildError(f"TensorRT {trt.__version__} failed to build an engine from {onnx_path}; "
-                               "run with the trtexec command printed by dagh-export --verbose to see why")
+        raise EngineBuildError(f"TensorRT {trt.__version__} failed to build an engine from {onnx_path} "
+                               "(its messages are above); the trtexec command dagh-engine prints shows more "
+                               "with --verbose")
+    placement = _dla_placement(logger.messages, dla_capable, options) if dla_capable is not None else None
     from dagh.fileio import atomic_write
 
     with atomic_write(engine_path) as handle:
@@ -94,8 +111,72 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, o
             with atomic_write(timing_cache) as handle:
                 handle.write(bytes(built.serialize()))
     return {"tensorrt_version": str(trt.__version__), "strongly_typed": strongly_typed,
-            "profile": {"min": 1, "opt": opt, "max": options.max_batch}, "dla_core": options.dla_core,
+            "profile": {"min": low, "opt": opt, "max": high}, "dla_core": options.dla_core,
+            **({"dla": placement} if placement is not None else {}),
             **({"timing_cache": cache_note} if cache_note else {}), **gpu_info()}
+
+
+def _build_logger(trt: Any, forward: Callable[[str], None]) -> Any:
+    """A TensorRT logger that keeps every message (DLA placement is reported at INFO) and forwards
+    warnings and errors."""
+    loud = int(trt.Logger.Severity.WARNING)  # ILogger.Severity, also reachable as Logger.Severity
+
+    class KeepingLogger(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.messages: list[str] = []
+
+        def log(self, level, message) -> None:
+            self.messages.append(str(message))
+            if int(level) <= loud:
+                forward(f"TensorRT: {message}")
+
+    return KeepingLogger()
+
+
+def _configure_dla(trt: Any, builder: Any, network: Any, config: Any, options: EngineOptions) -> dict[str, list]:
+    """Point the build at a DLA core, or refuse: no DLA in this TensorRT or on this device, or layers DLA
+    cannot run without ``gpu_fallback``. Returns the layers DLA can and cannot take."""
+    core = int(options.dla_core)
+    device_type = trt.DeviceType  # every binding from 8.6 to 11.4 has DeviceType.DLA; the cores may be absent
+    cores = int(builder.num_DLA_cores)
+    if not 0 <= core < cores:
+        where = f"has {cores} DLA core{'s' if cores != 1 else ''}" if cores else "reports no DLA core"
+        raise EngineBuildError(f"--dla-core {core}: TensorRT {trt.__version__} on this device {where} (DLA exists on "
+                               "Jetson AGX / NX Orin and Xavier, not on x86 GPUs; TensorRT 10.8 to 11.3 builds "
+                               "have no DLA support)")
+    config.default_device_type = device_type.DLA
+    config.DLA_core = core
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    capable = {"dla": [], "gpu": []}
+    for layer in layers:
+        capable["dla" if config.can_run_on_DLA(layer) else "gpu"].append(str(layer.name))
+    if not capable["dla"]:
+        raise EngineBuildError(f"no layer of this model can run on DLA core {core}; build without --dla-core")
+    if capable["gpu"]:
+        if not options.gpu_fallback:
+            names = ", ".join(capable["gpu"][:5]) + (" ..." if len(capable["gpu"]) > 5 else "")
+            raise EngineBuildError(f"{len(capable['gpu'])} of {len(layers)} layers cannot run on DLA ({names}); "
+                                   "pass --dla-fallback to run them on the GPU (recorded in the manifest), or "
+                                   "build without --dla-core")
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    return capable
+
+
+def _dla_placement(messages: list[str], capable: dict[str, list], options: EngineOptions) -> dict[str, Any]:
+    """Where the layers ran: TensorRT's own "Layers Running on DLA / GPU" report from the build log, else
+    the builder's can_run_on_DLA answers. An engine with nothing on DLA is refused, never recorded as DLA."""
+    dla = [m.split("[DlaLayer]", 1)[1].strip() for m in messages if "[DlaLayer]" in m]
+    gpu = [m.split("[GpuLayer]", 1)[1].strip() for m in messages if "[GpuLayer]" in m]
+    if dla or gpu:
+        source = "TensorRT build log (Layers Running on DLA / GPU)"
+    else:
+        dla, gpu, source = capable["dla"], capable["gpu"], "IBuilderConfig.can_run_on_DLA before the build"
+    if not dla:
+        raise EngineBuildError(f"TensorRT placed no layer on DLA core {options.dla_core} ({len(gpu)} ran on "
+                               "the GPU); build without --dla-core")
+    return {"core": options.dla_core, "batch": options.profile[0], "gpu_fallback": options.gpu_fallback,
+            "dla_layers": dla, "gpu_layers": gpu, "source": source}
 
 
 def _attach_timing_cache(config, timing_cache) -> str | None:
@@ -116,15 +197,18 @@ def trtexec_command(onnx_name: str, engine_name: str, options: EngineOptions, te
                     timing_cache: str = "timing.cache") -> str:
     """The equivalent trtexec command, for users who build on the device by hand."""
     c, h, w = options.input_shape
-    opt = max(1, min(options.opt_batch, options.max_batch))
+    low, opt, high = options.profile
     shape = lambda n: f"{options.input_name}:{n}x{c}x{h}x{w}"  # noqa: E731
     parts = ["trtexec", f"--onnx={onnx_name}", f"--saveEngine={engine_name}",
-             f"--minShapes={shape(1)}", f"--optShapes={shape(opt)}", f"--maxShapes={shape(options.max_batch)}",
+             f"--minShapes={shape(low)}", f"--optShapes={shape(opt)}", f"--maxShapes={shape(high)}",
              f"--memPoolSize=workspace:{options.workspace_mb}M", f"--timingCacheFile={timing_cache}"]
-    if tensorrt_major_version >= 10:
+    if tensorrt_major_version == 10:
         parts.append("--stronglyTyped")
-    else:
+    elif tensorrt_major_version < 10:
         parts.append("--fp16" if options.precision == "fp16" else "--int8")
+    # 11: strongly typed always; it has no precision flags and needs no --stronglyTyped
     if options.dla_core is not None:
-        parts += [f"--useDLACore={options.dla_core}", "--allowGPUFallback"]
+        parts.append(f"--useDLACore={options.dla_core}")
+        if options.gpu_fallback:
+            parts.append("--allowGPUFallback")
     return " ".join(parts)

@@ -58,7 +58,10 @@ def test_report_and_files_in_manifest(int8_export):
     assert calib["calibration_images"] + calib["holdout_images"] == 64
     assert {"fp32_batch1_ms", "int8_batch64_ms"} <= set(calib["onnxruntime_cpu_latency"])
     kinds = {(f.path, f.kind) for f in manifest.files}
-    assert ("calibration.ranges.json", "calibration") in kinds and ("calibration.cache", "calibration") in kinds
+    assert ("calibration.ranges.json", "calibration") in kinds
+    assert ("check_crops.npy", "check-crops") in kinds and ("check_codes.npy", "check-codes") in kinds
+    # TensorRT's implicit-calibration cache is written on the device (dagh-engine), for the TensorRT there
+    assert not (int8_export / "calibration.cache").exists()
     assert ("calibration.flatbuffers", "calibration") in kinds
     from onnxruntime.quantization.CalTableFlatBuffers.TrtTable import TrtTable
 
@@ -66,8 +69,34 @@ def test_report_and_files_in_manifest(int8_export):
     assert table.DictLength() == len(json.loads((int8_export / "calibration.ranges.json").read_text())["data"])
     int8 = next(m for m in manifest.reports["parity"]["models"] if m["precision"] == "int8")
     assert len(int8["per_bit_flip_rate"]) == 48 and int8["bit_agreement_vs_fp32_onnx"] is not None
-    cache = (int8_export / "calibration.cache").read_text().splitlines()
-    assert cache[0].startswith("TRT-") and all(len(line.rsplit(": ", 1)[1]) == 8 for line in cache[1:])
+    check = manifest.reports["engine_check"]
+    assert check["crops"] == calib["holdout_images"] and 0.0 <= check["onnx_flip_rate"]["int8"] < 0.05
+
+
+@pytest.mark.parametrize("version, header", [("8.6.1", "TRT-8601-"), ("10.0.1", "TRT-100001-"),
+                                             ("10.16.1.11", "TRT-101601-")])
+def test_the_implicit_calibration_cache_names_the_tensorrt_that_reads_it(int8_export, tmp_path, version, header):
+    import struct
+
+    from dagh.export.calibration_cache import write_calibration_cache
+
+    ranges = json.loads((int8_export / "calibration.ranges.json").read_text())["data"]
+    cache = write_calibration_cache(int8_export / "calibration.ranges.json", tmp_path / "c.cache", version,
+                                    "entropy").read_text().splitlines()
+    assert cache[0] == header + "EntropyCalibration2" and len(cache) == len(ranges) + 1
+    name, scale = cache[1].split(": ")
+    values = lambda v: np.asarray(v["data"] if isinstance(v, dict) else v, dtype=np.float64)  # noqa: E731
+    amax = max(np.abs(values(ranges[name]["highest"])).max(), np.abs(values(ranges[name]["lowest"])).max())
+    assert struct.unpack(">f", bytes.fromhex(scale))[0] == pytest.approx(amax / 127, rel=1e-6)
+
+
+def test_tensorrt_11_gets_no_implicit_calibration_cache(int8_export, tmp_path):
+    from dagh.errors import ConfigError
+    from dagh.export.calibration_cache import write_calibration_cache
+
+    with pytest.raises(ConfigError, match="no implicit INT8 calibration"):
+        write_calibration_cache(int8_export / "calibration.ranges.json", tmp_path / "c.cache", "11.4.0.106", "minmax")
+    assert not (tmp_path / "c.cache").exists()
 
 
 def test_auto_picks_the_best_candidate(trained, tmp_path):

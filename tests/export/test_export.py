@@ -34,8 +34,18 @@ def test_round_trip(tmp_path, bits, size):
     # FP32 ONNX agrees with torch on every bit but those within rounding of zero
     assert fp32["flips_outside_tolerance"] == 0
     assert fp32["max_abs_h_error"] < 1e-4
-    assert {f.path for f in manifest.files} == {"model.onnx", "model.fp16.onnx"}
+    assert {f.path for f in manifest.files} == {"model.onnx", "model.fp16.onnx", "check_crops.npy", "check_codes.npy"}
     assert result.trtexec and "--minShapes=images:1x3x" in result.trtexec[0]
+    # The check crops dagh-engine runs engines on: uint8 faces at the model's size, with their FP32 ONNX codes
+    crops = np.load(tmp_path / "out" / "check_crops.npy")
+    assert crops.dtype == np.uint8 and crops.shape[1:] == (size, size, 3) and len(crops) == 128
+    codes = np.load(tmp_path / "out" / "check_codes.npy")
+    from dagh.runtime.preprocess import PreprocessConfig, preprocess_batch
+
+    fp32_codes, _ = OnnxRunner(tmp_path / "out" / "model.onnx").run(
+        preprocess_batch(crops, PreprocessConfig(size=size)))
+    assert codes.dtype == np.int8 and np.array_equal(codes, fp32_codes)
+    assert manifest.reports["engine_check"]["onnx_flip_rate"]["fp16"] < 0.01
 
 
 def test_graph_has_no_sign_and_binarizes_with_greater_or_equal(tmp_path, tiny_checkpoint):

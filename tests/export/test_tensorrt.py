@@ -6,10 +6,10 @@ from dagh.export.tensorrt import EngineOptions, trtexec_command
 
 
 def test_trtexec_command_per_version():
-    eo = EngineOptions(precision="int8", input_shape=(3, 32, 32), max_batch=32, opt_batch=8, dla_core=0)
+    eo = EngineOptions(precision="int8", input_shape=(3, 32, 32), max_batch=32, opt_batch=8)
     v10 = trtexec_command("model.int8.onnx", "model.int8.engine", eo, 10)
     assert "--stronglyTyped" in v10 and "--int8" not in v10
-    assert "--maxShapes=images:32x3x32x32" in v10 and "--useDLACore=0" in v10
+    assert "--maxShapes=images:32x3x32x32" in v10
     v8 = trtexec_command("model.int8.onnx", "model.int8.engine", eo, 8)
     assert "--int8" in v8 and "--stronglyTyped" not in v8
 
@@ -33,129 +33,125 @@ def test_build_fp16_engine(tmp_path, tiny_checkpoint):
     assert engine.details["profile"]["max"] == 16
 
 
-# -- build_engine against a fake tensorrt module ---------------------------------------------------
-# Only the names build_engine calls, as TensorRT's Python bindings spell them; a flag that a version's
-# enum lacks raises AttributeError, as the real enum would. set_timing_cache returns bool.
-class _Recorder:
-    def __init__(self):
-        self.flags, self.network_flags, self.cache_blobs, self.fail_cache_blob = [], None, [], None
-        self.cache_out = b"cache-bytes"
+# -- build_engine against fake tensorrt modules with each real version's names (tests/fake_tensorrt.py) --------
+# The model is parsed by the fake (its layers are the ONNX nodes); a name the real binding lacks raises
+# AttributeError, as it would there.
+@pytest.fixture(scope="module")
+def onnx_file(tmp_path_factory):
+    pytest.importorskip("torch", reason="exporting a model needs torch")
+    pytest.importorskip("onnx", reason="exporting a model needs onnx")
+    from dagh.export.onnx_export import export_onnx
+    from dagh.runtime.preprocess import PreprocessConfig
+    from dagh.train.checkpoint import load_checkpoint
+    from tests.conftest import make_checkpoint
+
+    root = tmp_path_factory.mktemp("onnx")
+    ckpt = load_checkpoint(make_checkpoint(root / "m.pt", bits=12))
+    export_onnx(ckpt.build_model(), PreprocessConfig(), root / "m.onnx", opset=17, metadata={})
+    return root / "m.onnx"
 
 
-def _fake_trt(version, recorder):
-    import types
+def _build(monkeypatch, tmp_path, onnx_file, version, script=None, **options):
+    from dagh.export.tensorrt import build_engine
+    from tests.fake_tensorrt import install
 
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = version
-    major = int(version.split(".")[0])
-    ndcf = {"EXPLICIT_BATCH": 0} if major < 10 else {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 5} if major == 10 \
-        else {"STRONGLY_TYPED": 5}
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(**ndcf)
-    precision = {"FP16": "FP16", "INT8": "INT8"} if major < 11 else {}
-    trt.BuilderFlag = types.SimpleNamespace(GPU_FALLBACK="GPU_FALLBACK", **precision)
-    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
-
-    class Logger:
-        WARNING = 2
-
-        def __init__(self, severity):
-            pass
-
-    class Cache:
-        def __init__(self, blob):
-            self.blob = blob
-
-        def serialize(self):
-            return recorder.cache_out
-
-    class Config:
-        def __init__(self):
-            self.cache = None
-
-        def set_memory_pool_limit(self, pool, size):
-            pass
-
-        def set_flag(self, flag):
-            recorder.flags.append(flag)
-
-        def add_optimization_profile(self, profile):
-            pass
-
-        def create_timing_cache(self, blob):
-            return Cache(bytes(blob))
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            recorder.cache_blobs.append(cache.blob)
-            if cache.blob == recorder.fail_cache_blob:
-                return False
-            self.cache = cache
-            return True
-
-        def get_timing_cache(self):
-            return self.cache
-
-    class Builder:
-        def __init__(self, logger):
-            pass
-
-        def create_network(self, flags):
-            recorder.network_flags = flags
-            return object()
-
-        def create_builder_config(self):
-            return Config()
-
-        def create_optimization_profile(self):
-            return types.SimpleNamespace(set_shape=lambda *a: None)
-
-        def build_serialized_network(self, network, config):
-            return b"serialized-engine"
-
-    class OnnxParser:
-        num_errors = 0
-
-        def __init__(self, network, logger):
-            pass
-
-        def parse(self, data):
-            return True
-
-    trt.Logger, trt.Builder, trt.OnnxParser = Logger, Builder, OnnxParser
-    return trt
+    _, _, script = install(monkeypatch, version, script)
+    eo = EngineOptions(**{"precision": "fp16", "input_shape": (3, 32, 32), "max_batch": 16, "opt_batch": 8,
+                          **options})
+    details = build_engine(onnx_file, tmp_path / "m.engine", eo, timing_cache=tmp_path / "t.cache",
+                           log=lambda m: None)
+    return details, script
 
 
 @pytest.mark.parametrize("version, network_flags, flags", [
-    ("8.6.1", 1 << 0, ["FP16"]),            # explicit batch, precision by flag
-    ("10.0.1", 1 << 5, []),                 # strongly typed, no precision flags
-    ("11.4.0", 0, []),                      # strongly typed is the only mode
+    ("8.6.1", 1 << 0, ["FP16"]),            # explicit batch (EXPLICIT_BATCH = 0), precision by flag
+    ("10.0.1", 1 << 1, []),                 # strongly typed (STRONGLY_TYPED = 1 in 10.x), no precision flags
+    ("10.16.1.11", 1 << 1, []),
+    ("11.4.0.106", 0, []),                  # strongly typed is the only mode; no FP16 / INT8 flags exist
 ])
-def test_build_engine_branches_per_version(monkeypatch, tmp_path, version, network_flags, flags):
-    import sys
-
-    from dagh.export.tensorrt import build_engine
-
-    recorder = _Recorder()
-    monkeypatch.setitem(sys.modules, "tensorrt", _fake_trt(version, recorder))
-    (tmp_path / "m.onnx").write_bytes(b"onnx")
-    eo = EngineOptions(precision="fp16", input_shape=(3, 32, 32), max_batch=16, opt_batch=8)
-    details = build_engine(tmp_path / "m.onnx", tmp_path / "m.engine", eo, timing_cache=tmp_path / "t.cache")
-    assert recorder.network_flags == network_flags and recorder.flags == flags
+def test_build_engine_branches_per_version(monkeypatch, tmp_path, onnx_file, version, network_flags, flags):
+    details, script = _build(monkeypatch, tmp_path, onnx_file, version)
+    assert script.network_flags == network_flags and script.flags == flags
     assert details["tensorrt_version"] == version and details["strongly_typed"] == (version != "8.6.1")
-    assert (tmp_path / "m.engine").read_bytes() == b"serialized-engine"
-    assert (tmp_path / "t.cache").read_bytes() == b"cache-bytes" and "timing_cache" not in details
+    assert details["profile"] == {"min": 1, "opt": 8, "max": 16} and script.profiles[0][3] == (16, 3, 32, 32)
+    assert (tmp_path / "m.engine").read_bytes().startswith(b"FAKE-TENSORRT-ENGINE")
+    assert (tmp_path / "t.cache").read_bytes() == f"timing-cache:{version}".encode() and "timing_cache" not in details
 
 
-def test_a_foreign_timing_cache_is_replaced_not_a_crash(monkeypatch, tmp_path):
-    import sys
+def test_the_fakes_fail_a_flag_that_a_version_lacks(monkeypatch, tmp_path, onnx_file):
+    """The check that the fakes can catch a broken branch: the 8.6 path run against TensorRT 11's names
+    fails, because 11 has neither NetworkDefinitionCreationFlag.EXPLICIT_BATCH nor BuilderFlag.FP16."""
+    import dagh.export.tensorrt as builder
 
-    from dagh.export.tensorrt import build_engine
+    monkeypatch.setattr(builder, "tensorrt_major", lambda trt: 8)
+    with pytest.raises(AttributeError, match="EXPLICIT_BATCH"):
+        _build(monkeypatch, tmp_path, onnx_file, "11.4.0.106")
 
-    recorder = _Recorder()
-    recorder.fail_cache_blob = b"from another GPU"
-    monkeypatch.setitem(sys.modules, "tensorrt", _fake_trt("10.0.1", recorder))
-    (tmp_path / "m.onnx").write_bytes(b"onnx")
+
+def test_a_foreign_timing_cache_is_replaced_not_a_crash(monkeypatch, tmp_path, onnx_file):
+    from tests.fake_tensorrt import Script
+
     (tmp_path / "t.cache").write_bytes(b"from another GPU")
-    eo = EngineOptions(precision="int8", input_shape=(3, 32, 32), max_batch=16, opt_batch=8)
-    details = build_engine(tmp_path / "m.onnx", tmp_path / "m.engine", eo, timing_cache=tmp_path / "t.cache")
-    assert recorder.cache_blobs == [b"from another GPU", b""]  # refused, then a fresh one
-    assert "another device" in details["timing_cache"] and (tmp_path / "t.cache").read_bytes() == b"cache-bytes"
+    details, script = _build(monkeypatch, tmp_path, onnx_file, "10.0.1", Script(foreign_cache=b"from another GPU"),
+                             precision="int8")
+    assert script.cache_blobs == [b"from another GPU", b""]  # refused, then a fresh one
+    assert "another device" in details["timing_cache"] and (tmp_path / "t.cache").read_bytes() == b"timing-cache:10.0.1"
+
+
+def test_a_failed_build_is_an_error_and_writes_nothing(monkeypatch, tmp_path, onnx_file):
+    from dagh.export.tensorrt import EngineBuildError
+    from tests.fake_tensorrt import Script
+
+    with pytest.raises(EngineBuildError, match="failed to build"):
+        _build(monkeypatch, tmp_path, onnx_file, "10.16.1.11", Script(build_fails=True))
+    assert not (tmp_path / "m.engine").exists()
+
+
+# -- DLA ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("version", ["8.6.1", "10.0.1"])
+def test_dla_engines_have_a_static_batch_and_record_the_placement_tensorrt_reported(monkeypatch, tmp_path,
+                                                                                   onnx_file, version):
+    from tests.fake_tensorrt import Script
+
+    log = ("---------- Layers Running on DLA ----------", "[DlaLayer] {ForeignNode[/conv1...Relu]}",
+           "---------- Layers Running on GPU ----------", "[GpuLayer] SHUFFLE: /Flatten")
+    script = Script(dla_cores=2, dla_refuses=("Flatten",), build_log=log)
+    details, script = _build(monkeypatch, tmp_path, onnx_file, version, script, dla_core=1, dla_batch=4,
+                             gpu_fallback=True)
+    assert script.profiles[0][1:] == ((4, 3, 32, 32),) * 3  # min = opt = max
+    assert script.dla_core == 1 and script.device_type.name == "DLA" and "GPU_FALLBACK" in script.flags
+    dla = details["dla"]
+    assert dla["dla_layers"] == ["{ForeignNode[/conv1...Relu]}"] and dla["gpu_layers"] == ["SHUFFLE: /Flatten"]
+    assert dla["source"].startswith("TensorRT build log") and details["profile"] == {"min": 4, "opt": 4, "max": 4}
+
+
+def test_dla_refuses_layers_it_cannot_run_without_fallback(monkeypatch, tmp_path, onnx_file):
+    from dagh.export.tensorrt import EngineBuildError
+    from tests.fake_tensorrt import Script
+
+    with pytest.raises(EngineBuildError, match="cannot run on DLA.*--dla-fallback"):
+        _build(monkeypatch, tmp_path, onnx_file, "10.0.1", Script(dla_cores=1, dla_refuses=("Flatten",)), dla_core=0)
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_dla_is_refused_where_there_is_none_and_never_claimed_when_nothing_ran_there(monkeypatch, tmp_path,
+                                                                                      onnx_file):
+    from dagh.export.tensorrt import EngineBuildError
+    from tests.fake_tensorrt import Script
+
+    with pytest.raises(EngineBuildError, match="reports no DLA core"):  # an x86 GPU, or TensorRT 10.8 to 11.3
+        _build(monkeypatch, tmp_path, onnx_file, "10.16.1.11", Script(dla_cores=0), dla_core=0)
+    everything_on_gpu = Script(dla_cores=1, build_log=("[GpuLayer] CONVOLUTION: /conv1", "[GpuLayer] RELU: /relu"))
+    with pytest.raises(EngineBuildError, match="placed no layer on DLA"):
+        _build(monkeypatch, tmp_path, onnx_file, "8.6.1", everything_on_gpu, dla_core=0, gpu_fallback=True)
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_trtexec_commands_for_11_and_dla():
+    eo = EngineOptions(precision="int8", input_shape=(3, 32, 32), max_batch=32, opt_batch=8)
+    v11 = trtexec_command("model.int8.onnx", "model.int8.engine", eo, 11)
+    assert "--stronglyTyped" not in v11 and "--int8" not in v11 and "--fp16" not in v11
+    dla = EngineOptions(precision="fp16", input_shape=(3, 32, 32), dla_core=0, dla_batch=2)
+    command = trtexec_command("model.fp16.onnx", "model.fp16.dla0.engine", dla, 10)
+    assert "--minShapes=images:2x3x32x32" in command and "--maxShapes=images:2x3x32x32" in command
+    assert "--useDLACore=0" in command and "--allowGPUFallback" not in command

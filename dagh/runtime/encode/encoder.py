@@ -34,6 +34,14 @@ PRECISIONS = ("fp32", "fp16", "int8")
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 
 
+def preprocess_config(manifest: Manifest) -> PreprocessConfig:
+    """The preprocessing an export's model takes, from its manifest's input spec."""
+    spec = manifest.input
+    template = getattr(spec, "face_template", None)  # manifests before schema 2 have none
+    return PreprocessConfig(size=spec.size, mean=tuple(spec.mean), std=tuple(spec.std), color_order=spec.color_order,
+                            face_template=tuple(map(tuple, template)) if template else None)
+
+
 class Encoder:
     """Encodes face crops into packed binary codes with one exported model."""
 
@@ -43,12 +51,8 @@ class Encoder:
         self.precision = precision
         self.backend = backend
         self._runner = runner
-        spec = manifest.input
         self.bits = manifest.code_bits
-        template = getattr(spec, "face_template", None)  # manifests before schema 2 have none
-        self.preprocess = PreprocessConfig(size=spec.size, mean=tuple(spec.mean), std=tuple(spec.std),
-                                           color_order=spec.color_order,
-                                           face_template=tuple(map(tuple, template)) if template else None)
+        self.preprocess = preprocess_config(manifest)
 
     @classmethod
     def open(cls, export_dir: str | os.PathLike, precision: str = "fp32", backend: str = "auto", *,
@@ -67,7 +71,7 @@ class Encoder:
         if backend == "tensorrt":
             if engine is None:
                 raise ConfigError(f"{str(directory)!r} has no {precision} TensorRT engine; build one with "
-                                  f"dagh-export --engine yes on the device, or use backend='onnxruntime'")
+                                  f"dagh-engine on the device, or use backend='onnxruntime'")
             from dagh.runtime.encode.tensorrt_runner import TensorRTRunner
 
             runner = TensorRTRunner(directory / engine.path, engine.details)

@@ -24,8 +24,9 @@ class TensorRTRunner:
     """A TensorRT engine run through the tensor-address API (TensorRT 8.6, 10, 11) with cuda-python.
 
     Device buffers and pinned host buffers are sized for the engine profile's
-    maximum batch; larger inputs are split into batches of that size. ``close()``
-    (or ``with``) frees them and the stream.
+    maximum batch; larger inputs are split into batches of that size, and a batch
+    below the profile's minimum (a DLA engine's static batch) is padded with zeros.
+    ``close()`` (or ``with``) frees them and the stream.
     """
 
     def __init__(self, engine_path: Path, recorded: dict[str, Any]):
@@ -36,10 +37,10 @@ class TensorRTRunner:
         here = gpu_info()
         if recorded.get("tensorrt_version") != trt.__version__:
             raise EngineMismatchError(f"{engine_path.name} was built with TensorRT {recorded.get('tensorrt_version')}, "
-                                      f"this is TensorRT {trt.__version__}: rebuild it with dagh-export on this device")
+                                      f"this is TensorRT {trt.__version__}: rebuild it with dagh-engine on this device")
         if recorded.get("gpu_name") and here.get("gpu_name") and recorded["gpu_name"] != here["gpu_name"]:
             raise EngineMismatchError(f"{engine_path.name} was built for {recorded['gpu_name']}, this GPU is "
-                                      f"{here['gpu_name']}: engines are specific to a GPU; rebuild it here")
+                                      f"{here['gpu_name']}: engines are specific to a GPU; rebuild it here with dagh-engine")
         self.trt, self.cudart = trt, cudart
         self.stream, self.device, self.host = None, {}, {}
         logger = trt.Logger(trt.Logger.WARNING)
@@ -52,8 +53,9 @@ class TensorRTRunner:
                 raise EngineMismatchError(f"{engine_path.name}: tensor {name!r} is {dtype}, dagh's engines have "
                                           "float32 inputs and outputs; rebuild it from the export's ONNX")
         self.context = self.engine.create_execution_context()
-        _, _, max_shape = self.engine.get_tensor_profile_shape("images", 0)
+        min_shape, _, max_shape = self.engine.get_tensor_profile_shape("images", 0)
         self.max_batch = int(max_shape[0])
+        self.min_batch = int(min_shape[0])  # a DLA engine's batch is static: min = max; short batches are padded
         self.input_shape = tuple(int(v) for v in max_shape[1:])
         self.bits = int(self.engine.get_tensor_shape("codes")[-1])
         sizes = {"images": self.max_batch * int(np.prod(self.input_shape)) * 4,
@@ -93,12 +95,15 @@ class TensorRTRunner:
         for start in range(0, len(images), self.max_batch):
             batch = images[start:start + self.max_batch]
             n = len(batch)
-            self._host_array("images", (n, *self.input_shape))[:] = batch
-            self._check(self.cudart.cudaMemcpyAsync(self.device["images"], self.host["images"], batch.nbytes,
+            run_n = max(n, self.min_batch)
+            host = self._host_array("images", (run_n, *self.input_shape))
+            host[:n] = batch
+            host[n:] = 0.0
+            self._check(self.cudart.cudaMemcpyAsync(self.device["images"], self.host["images"], host.nbytes,
                                                     kind.cudaMemcpyHostToDevice, self.stream), "cudaMemcpyAsync")
-            if not self.context.set_input_shape("images", (n, *self.input_shape)):
-                raise DaghError(f"the engine refused an input of shape {(n, *self.input_shape)} (its profile: "
-                                f"batch 1..{self.max_batch})")
+            if not self.context.set_input_shape("images", (run_n, *self.input_shape)):
+                raise DaghError(f"the engine refused an input of shape {(run_n, *self.input_shape)} (its profile: "
+                                f"batch {self.min_batch}..{self.max_batch})")
             if not self.context.execute_async_v3(self.stream):
                 raise DaghError("TensorRT execution failed")
             for name in ("codes", "h"):
