@@ -52,6 +52,7 @@ class Script:
     device_type: object = None
     dla_core: int | None = None
     input_shapes: list = dataclasses.field(default_factory=list)
+    runtime_dla_core: int | None = None
 
 
 def _strict(real: str, allowed: set[str], version: str):
@@ -292,6 +293,18 @@ def make_tensorrt(version: str, script: Script) -> types.ModuleType:
     class Runtime(base["Runtime"]):
         def __init__(self, logger):
             pass
+
+        @property
+        def num_DLA_cores(self):  # noqa: N802
+            return script.dla_cores
+
+        @property
+        def DLA_core(self):  # noqa: N802
+            return script.runtime_dla_core
+
+        @DLA_core.setter
+        def DLA_core(self, value):  # noqa: N802
+            script.runtime_dla_core = value
 
         def deserialize_cuda_engine(self, serialized_engine):
             data = bytes(serialized_engine)

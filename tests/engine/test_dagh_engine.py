@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from dagh.cli.engine import main
+from dagh.errors import ConfigError
 from dagh.manifest import load_manifest
 from tests.fake_tensorrt import VERSIONS, Script, install
 
@@ -61,7 +62,8 @@ def test_an_engine_that_flips_bits_is_refused_and_nothing_changes(monkeypatch, e
 
 def test_dla_variant_records_where_layers_ran(monkeypatch, export):
     log = ("[DlaLayer] {ForeignNode[/conv...Relu]}", "[GpuLayer] SHUFFLE: /Flatten")
-    install(monkeypatch, "10.0.1", Script(dla_cores=2, dla_refuses=("Flatten", "Reshape"), build_log=log))
+    _, _, script = install(monkeypatch, "10.0.1", Script(dla_cores=2, dla_refuses=("Flatten", "Reshape"),
+                                                         build_log=log))
     result = run(export, "--dla-core", 1, "--dla-batch", 4, "--dla-fallback")
     assert result.exit_code == 0, result.output
     manifest = load_manifest(export)
@@ -69,6 +71,16 @@ def test_dla_variant_records_where_layers_ran(monkeypatch, export):
     assert gpu.details["dla_core"] is None and dla.path == "model.fp16.dla1.engine"
     assert dla.details["profile"] == {"min": 4, "opt": 4, "max": 4} and dla.details["check"]["passed"]
     assert dla.details["dla"]["dla_layers"] == ["{ForeignNode[/conv...Relu]}"] and "1 on DLA, 1 on GPU" in result.output
+    # the runtime runs it on its core, padding a short batch to the static 4
+    from dagh.runtime import Encoder
+
+    crops = np.load(export / "check_crops.npy")[:5]
+    with Encoder.open(export, "fp16", backend="tensorrt", dla_core=1) as encoder:
+        codes = encoder.encode(crops)
+    assert script.runtime_dla_core == 1 and [s[0] for s in script.input_shapes[-2:]] == [4, 4]
+    assert np.array_equal(codes, Encoder.open(export, "fp16", backend="onnxruntime").encode(crops))
+    with pytest.raises(ConfigError, match="dagh-engine --dla-core 0"):
+        Encoder.open(export, "fp16", dla_core=0)
 
 
 def test_dla_without_fallback_is_refused_before_anything_is_kept(monkeypatch, export):

@@ -57,7 +57,8 @@ class Encoder:
     @classmethod
     def open(cls, export_dir: str | os.PathLike, precision: str = "fp32", backend: str = "auto", *,
              providers: Sequence[str] | None = None, engine_cache_dir: str | os.PathLike | None = None,
-             threads: int = 0, verify: bool = True) -> Encoder:
+             threads: int = 0, verify: bool = True, dla_core: int | None = None) -> Encoder:
+        """``dla_core``: run the export's DLA engine for that core (built by ``dagh-engine --dla-core``)."""
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if backend not in BACKENDS:
@@ -66,6 +67,13 @@ class Encoder:
         manifest = load_manifest(directory, verify=verify)
         engine = manifest.file("engine", precision)
         onnx_file = manifest.file("onnx", precision)
+        if dla_core is not None:
+            engine = next((f for f in manifest.files if f.kind == "dla-engine" and f.precision == precision
+                           and f.details.get("dla_core") == dla_core), None)
+            if engine is None or backend == "onnxruntime":
+                raise ConfigError(f"{str(directory)!r} has no {precision} engine for DLA core {dla_core}; build one "
+                                  f"with dagh-engine --dla-core {dla_core} on the device (DLA runs TensorRT engines "
+                                  "only)")
         if backend == "auto":
             backend = "tensorrt" if engine is not None and available("tensorrt") else "onnxruntime"
         if backend == "tensorrt":

@@ -44,7 +44,14 @@ class TensorRTRunner:
         self.trt, self.cudart = trt, cudart
         self.stream, self.device, self.host = None, {}, {}
         logger = trt.Logger(trt.Logger.WARNING)
-        self.engine = trt.Runtime(logger).deserialize_cuda_engine(engine_path.read_bytes())
+        runtime = trt.Runtime(logger)
+        dla_core = recorded.get("dla_core")
+        if dla_core is not None:  # a DLA engine runs on the core it was built for
+            if not 0 <= int(dla_core) < int(runtime.num_DLA_cores):
+                raise EngineMismatchError(f"{engine_path.name} runs on DLA core {dla_core}, which this device lacks "
+                                          f"({runtime.num_DLA_cores} DLA cores); use the GPU engine")
+            runtime.DLA_core = int(dla_core)
+        self.engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if self.engine is None:
             raise EngineMismatchError(f"TensorRT could not deserialize {engine_path.name}")
         for name in IO_TENSORS:  # the buffers below are float32; an engine built otherwise is refused
