@@ -18,7 +18,8 @@ def test_module_imports(name):
     importlib.import_module(name)
 
 
-CLIS = ["dagh.cli.train", "dagh.cli.eval", "dagh.cli.export", "dagh.cli.profile", "dagh.cli.align", "dagh.cli.gallery"]
+CLIS = ["dagh.cli.train", "dagh.cli.eval", "dagh.cli.export", "dagh.cli.profile", "dagh.cli.align", "dagh.cli.gallery",
+        "dagh.cli.engine", "dagh.cli.doctor"]
 
 
 @pytest.mark.parametrize("name", CLIS)

@@ -26,7 +26,7 @@ import numpy as np
 
 from dagh._optional import available
 from dagh.errors import ConfigError
-from dagh.manifest import Manifest, load_manifest
+from dagh.manifest import FileEntry, Manifest, load_manifest
 from dagh.runtime.bits import pack_codes
 from dagh.runtime.preprocess import PreprocessConfig, preprocess_batch
 
@@ -40,6 +40,37 @@ def preprocess_config(manifest: Manifest) -> PreprocessConfig:
     template = getattr(spec, "face_template", None)  # manifests before schema 2 have none
     return PreprocessConfig(size=spec.size, mean=tuple(spec.mean), std=tuple(spec.std), color_order=spec.color_order,
                             face_template=tuple(map(tuple, template)) if template else None)
+
+
+def choose_model(manifest: Manifest, directory: Path, precision: str, backend: str, *, dla_core: int | None = None,
+                 tensorrt_available: bool | None = None) -> tuple[str, FileEntry]:
+    """The backend and file Encoder.open runs: ``auto`` takes the precision's TensorRT engine where the export
+    has one and TensorRT is installed, else its ONNX model. ConfigError where the export lacks what is asked."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    engine = manifest.file("engine", precision)
+    if dla_core is not None:
+        engine = next((f for f in manifest.files if f.kind == "dla-engine" and f.precision == precision
+                       and f.details.get("dla_core") == dla_core), None)
+        if engine is None or backend == "onnxruntime":
+            raise ConfigError(f"{str(directory)!r} has no {precision} engine for DLA core {dla_core}; build one "
+                              f"with dagh-engine --dla-core {dla_core} on the device (DLA runs TensorRT engines only)")
+    if backend == "auto":
+        has_tensorrt = available("tensorrt") if tensorrt_available is None else tensorrt_available
+        backend = "tensorrt" if engine is not None and has_tensorrt else "onnxruntime"
+    if backend == "tensorrt":
+        if engine is None:
+            raise ConfigError(f"{str(directory)!r} has no {precision} TensorRT engine; build one with "
+                              "dagh-engine on the device, or use backend='onnxruntime'")
+        return backend, engine
+    onnx_file = manifest.file("onnx", precision)
+    if onnx_file is None:
+        has = sorted({f.precision for f in manifest.files if f.kind == "onnx"})
+        raise ConfigError(f"{str(directory)!r} has no {precision} ONNX model; re-export with --{precision} "
+                          f"(it has: {', '.join(has)})")
+    return backend, onnx_file
 
 
 class Encoder:
@@ -59,37 +90,17 @@ class Encoder:
              providers: Sequence[str] | None = None, engine_cache_dir: str | os.PathLike | None = None,
              threads: int = 0, verify: bool = True, dla_core: int | None = None) -> Encoder:
         """``dla_core``: run the export's DLA engine for that core (built by ``dagh-engine --dla-core``)."""
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        if backend not in BACKENDS:
-            raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
         directory = Path(export_dir)
         manifest = load_manifest(directory, verify=verify)
-        engine = manifest.file("engine", precision)
-        onnx_file = manifest.file("onnx", precision)
-        if dla_core is not None:
-            engine = next((f for f in manifest.files if f.kind == "dla-engine" and f.precision == precision
-                           and f.details.get("dla_core") == dla_core), None)
-            if engine is None or backend == "onnxruntime":
-                raise ConfigError(f"{str(directory)!r} has no {precision} engine for DLA core {dla_core}; build one "
-                                  f"with dagh-engine --dla-core {dla_core} on the device (DLA runs TensorRT engines "
-                                  "only)")
-        if backend == "auto":
-            backend = "tensorrt" if engine is not None and available("tensorrt") else "onnxruntime"
+        backend, entry = choose_model(manifest, directory, precision, backend, dla_core=dla_core)
         if backend == "tensorrt":
-            if engine is None:
-                raise ConfigError(f"{str(directory)!r} has no {precision} TensorRT engine; build one with "
-                                  f"dagh-engine on the device, or use backend='onnxruntime'")
             from dagh.runtime.encode.tensorrt_runner import TensorRTRunner
 
-            runner = TensorRTRunner(directory / engine.path, engine.details)
+            runner = TensorRTRunner(directory / entry.path, entry.details)
         else:
-            if onnx_file is None:
-                raise ConfigError(f"{str(directory)!r} has no {precision} ONNX model; re-export with "
-                                  f"--{precision} (it has: {', '.join(sorted({f.precision for f in manifest.files if f.kind == 'onnx'}))})")
             from dagh.runtime.encode.onnxruntime_runner import onnxruntime_runner
 
-            runner = onnxruntime_runner(directory / onnx_file.path, precision, providers, engine_cache_dir, threads)
+            runner = onnxruntime_runner(directory / entry.path, precision, providers, engine_cache_dir, threads)
         return cls(manifest, directory, precision, runner, backend)
 
     def close(self) -> None:

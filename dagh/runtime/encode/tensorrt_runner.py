@@ -32,15 +32,11 @@ class TensorRTRunner:
     def __init__(self, engine_path: Path, recorded: dict[str, Any]):
         trt = require("tensorrt", extra="tensorrt", purpose="Encoder with backend='tensorrt'")
         cudart = require("cuda.bindings.runtime", extra="tensorrt", purpose="Encoder with backend='tensorrt'")
-        from dagh.runtime.device import gpu_info
+        from dagh.runtime.device import engine_mismatch, gpu_info
 
-        here = gpu_info()
-        if recorded.get("tensorrt_version") != trt.__version__:
-            raise EngineMismatchError(f"{engine_path.name} was built with TensorRT {recorded.get('tensorrt_version')}, "
-                                      f"this is TensorRT {trt.__version__}: rebuild it with dagh-engine on this device")
-        if recorded.get("gpu_name") and here.get("gpu_name") and recorded["gpu_name"] != here["gpu_name"]:
-            raise EngineMismatchError(f"{engine_path.name} was built for {recorded['gpu_name']}, this GPU is "
-                                      f"{here['gpu_name']}: engines are specific to a GPU; rebuild it here with dagh-engine")
+        mismatch = engine_mismatch(engine_path.name, recorded, str(trt.__version__), gpu_info()["gpu_name"])
+        if mismatch:
+            raise EngineMismatchError(mismatch)
         self.trt, self.cudart = trt, cudart
         self.stream, self.device, self.host = None, {}, {}
         logger = trt.Logger(trt.Logger.WARNING)
