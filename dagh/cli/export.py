@@ -40,8 +40,9 @@ def open_set_line(o: OpenSet) -> str:
               help="auto: try them all and keep the best bit agreement with FP32 on held-out images.")
 @click.option("--calib-samples", default=512, show_default=True, type=int)
 @click.option("--engine", default="auto", show_default=True, type=click.Choice(["auto", "yes", "no"]),
-              help="TensorRT engines: auto builds them where TensorRT is installed and skips with a "
-                   "reason elsewhere; yes makes a missing TensorRT an error.")
+              help="TensorRT engines here: auto builds them where TensorRT is installed and skips with a "
+                   "reason elsewhere; yes makes a missing TensorRT an error. Engines belong to one GPU: "
+                   "build them on the device with dagh-engine EXPORT_DIR.")
 @click.option("--max-batch", default=64, show_default=True, type=int, help="Engine profile maximum batch.")
 @click.option("--opt-batch", default=8, show_default=True, type=int, help="Engine profile optimal batch.")
 @click.option("--workspace-mb", default=1024, show_default=True, type=int)
