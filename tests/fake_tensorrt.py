@@ -41,6 +41,8 @@ class Script:
     build_log: tuple[str, ...] = ()          # INFO messages the builder logs (e.g. "[DlaLayer] ...")
     build_fails: bool = False
     foreign_cache: bytes | None = None       # a timing cache blob that does not attach
+    unreadable_cache: bytes | None = None    # a timing cache blob TensorRT cannot read at all
+    gpu_name: str | None = None              # what cudaGetDeviceProperties reports (None: no device)
     flip: float = 0.0                        # fraction of code bits the engine flips
     refuse_shape: bool = False
     io_dtype: str = "FLOAT"
@@ -73,8 +75,11 @@ def _strict(real: str, allowed: set[str], version: str):
     return Strict
 
 
-class _Enum(enum.IntEnum):
-    """A pybind11 enum: int() gives the value, str() and f-strings give 'DataType.HALF'."""
+class _Enum(enum.Enum):
+    """A pybind11 scoped enum: int() gives the value, str() 'DataType.HALF'; no ordering, not equal to ints."""
+
+    def __int__(self):
+        return self.value
 
     def __str__(self):
         return f"{type(self).__name__}.{self.name}"
@@ -99,11 +104,12 @@ def make_tensorrt(version: str, script: Script) -> types.ModuleType:
     class ILogger:
         Severity = severity
 
-        def __init__(self):
-            pass
+        def __init__(self):  # a subclass that skips this is refused by Builder, as pybind11 refuses it
+            self._initialized = True
 
     class Logger(ILogger, base["Logger"]):
         def __init__(self, min_severity=severity.WARNING):
+            ILogger.__init__(self)
             self._min = min_severity
 
         def log(self, level, message):
@@ -153,6 +159,8 @@ def make_tensorrt(version: str, script: Script) -> types.ModuleType:
 
     class Profile(base["IOptimizationProfile"]):
         def set_shape(self, name, min, opt, max):  # noqa: A002 - the binding's keyword names
+            if name != "images":
+                raise RuntimeError(f"no input tensor named {name!r}")
             script.profiles.append((name, tuple(min), tuple(opt), tuple(max)))
             self._shapes = (tuple(min), tuple(opt), tuple(max))
 
@@ -173,6 +181,8 @@ def make_tensorrt(version: str, script: Script) -> types.ModuleType:
             return 0
 
         def create_timing_cache(self, serialized_timing_cache):
+            if script.unreadable_cache is not None and bytes(serialized_timing_cache) == script.unreadable_cache:
+                return None  # a corrupt blob: the real binding returns None
             return Cache(serialized_timing_cache)
 
         def set_timing_cache(self, cache, ignore_mismatch):
@@ -203,10 +213,13 @@ def make_tensorrt(version: str, script: Script) -> types.ModuleType:
             script.dla_core = value
 
         def can_run_on_DLA(self, layer):  # noqa: N802
-            return layer._op not in script.dla_refuses
+            # DLA runs no explicit quantization: Q/DQ layers never go there
+            return layer._op not in script.dla_refuses + ("QuantizeLinear", "DequantizeLinear")
 
     class Builder(base["Builder"]):
         def __init__(self, logger):
+            if not getattr(logger, "_initialized", False):
+                raise TypeError("tensorrt.tensorrt.ILogger.__init__() must be called when overriding __init__")
             self._logger = logger
 
         @property
@@ -279,6 +292,8 @@ def make_tensorrt(version: str, script: Script) -> types.ModuleType:
             return codes.astype(np.float32), h.astype(np.float32)
 
         def get_tensor_dtype(self, name):
+            if name not in ("images", "codes", "h"):
+                raise RuntimeError(f"no tensor named {name!r}")
             return getattr(trt.DataType, script.io_dtype) if name == "h" else trt.DataType.FLOAT
 
         def create_execution_context(self):
@@ -369,8 +384,8 @@ def onnx_nodes(model: bytes) -> list[tuple[str, str]]:
 class FakeCuda:
     """cuda.bindings.runtime over ctypes buffers; counts live allocations and streams."""
 
-    def __init__(self):
-        self.buffers, self.streams = {}, set()
+    def __init__(self, gpu_name: str | None = None):
+        self.buffers, self.streams, self.gpu_name = {}, set(), gpu_name
         self.cudaMemcpyKind = types.SimpleNamespace(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2)
 
     def _alloc(self, size):
@@ -404,7 +419,9 @@ class FakeCuda:
         return (0,)
 
     def cudaGetDeviceProperties(self, device):
-        return 100, None  # cudaErrorNoDevice: gpu_info reports no GPU
+        if self.gpu_name is None:
+            return 100, None  # cudaErrorNoDevice: gpu_info reports no GPU
+        return 0, types.SimpleNamespace(name=self.gpu_name.encode(), major=8, minor=7)
 
 
 def write_engine(path: Path, onnx_path: Path, version: str, min_batch: int = 1, max_batch: int = 4) -> Path:
@@ -418,7 +435,7 @@ def install(monkeypatch, version: str, script: Script | None = None) -> tuple[ty
     """Put a fake tensorrt of ``version`` and a fake cuda.bindings.runtime into sys.modules."""
     script = script or Script()
     trt = make_tensorrt(version, script)
-    cudart = FakeCuda()
+    cudart = FakeCuda(script.gpu_name)
     presence = json.loads((NAMES / "cuda-python.json").read_text())
     cuda, bindings = types.ModuleType("cuda"), types.ModuleType("cuda.bindings")
     runtime = types.ModuleType("cuda.bindings.runtime")

@@ -17,7 +17,8 @@ from dagh.cli._common import echo_err, handle_errors
 @click.option("--opt-batch", default=8, show_default=True, type=int, help="Batch TensorRT tunes for.")
 @click.option("--workspace-mb", default=1024, show_default=True, type=int)
 @click.option("--dla-core", default=None, type=int,
-              help="Also build DLA variants (model.<precision>.dla<N>.engine) on this DLA core (Jetson Orin/Xavier).")
+              help="Also build the FP16 engine for this DLA core (model.fp16.dla<N>.engine; Jetson Orin / Xavier). "
+                   "DLA runs no Q/DQ INT8 model.")
 @click.option("--dla-batch", default=None, type=int,
               help="The DLA engines' static batch (DLA has no dynamic shapes). Default: --opt-batch.")
 @click.option("--dla-fallback", is_flag=True,
@@ -36,7 +37,8 @@ def main(export_dir, precisions, max_batch, opt_batch, workspace_mb, dla_core, d
 
     An engine belongs to one GPU and one TensorRT version, so it is built where it
     runs. Each engine is built from the export's FP16 / INT8 ONNX, then run on the
-    256 check crops dagh-export stored; the bits it flips against the FP32 ONNX are
+    check crops dagh-export stored (up to 256 held-out faces; 128 by default); the
+    bits it flips against the FP32 ONNX are
     reported, and an engine that flips more than its ONNX did (plus
     --max-extra-flips) is refused. The manifest is updated (sha256, TensorRT
     version, GPU, profile, DLA placement) only when every engine passed. Needs
@@ -46,7 +48,7 @@ def main(export_dir, precisions, max_batch, opt_batch, workspace_mb, dla_core, d
     \b
     Examples:
       dagh-engine runs/demo/export                    # every FP16 / INT8 engine
-      dagh-engine runs/demo/export --int8 --dla-core 0 --dla-fallback
+      dagh-engine runs/demo/export --dla-core 0 --dla-fallback
       dagh-engine runs/demo/export --print-trtexec    # build by hand instead
     Exit code 2: the export, the device or an engine check said no (the reason is printed).
     """
@@ -75,8 +77,10 @@ def main(export_dir, precisions, max_batch, opt_batch, workspace_mb, dla_core, d
         flipped = f"{check.flipped_bits} ({check.flip_rate * 100:.3f}%)" if check else "not checked"
         onnx = f"{check.onnx_flip_rate * 100:.3f}%" if check and check.onnx_flip_rate is not None else "-"
         dla = b.entry.details.get("dla")
-        placement = (f"DLA {dla['core']}: {len(dla['dla_layers'])} on DLA, {len(dla['gpu_layers'])} on GPU"
-                     if dla else "GPU")
+        placement = "GPU"
+        if dla:
+            placement = (f"DLA {dla['core']}: {len(dla['dla_layers'])} DLA subgraphs, {len(dla['gpu_layers'])} GPU "
+                         f"layers{'' if dla['confirmed'] else ' (predicted: TensorRT logged no placement)'}")
         click.echo(f"{b.entry.path:<26}{profile['min']:>4}..{profile['max']:<4}  {flipped:>22}{onnx:>10}  {placement}")
     click.echo(f"manifest updated: {export_dir}/manifest.json")
 

@@ -46,7 +46,6 @@ def open_set_line(o: OpenSet) -> str:
 @click.option("--max-batch", default=64, show_default=True, type=int, help="Engine profile maximum batch.")
 @click.option("--opt-batch", default=8, show_default=True, type=int, help="Engine profile optimal batch.")
 @click.option("--workspace-mb", default=1024, show_default=True, type=int)
-@click.option("--dla-core", default=None, type=int, help="Build for this DLA core (Jetson Orin).")
 @click.option("--timing-cache", default=None, type=click.Path(dir_okay=False),
               help="TensorRT timing cache to reuse across builds.")
 @click.option("--opset", default=17, show_default=True, type=int)
@@ -58,7 +57,7 @@ def open_set_line(o: OpenSet) -> str:
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
 @handle_errors
 def main(checkpoint, output, fp16, int8, calib_data, calib_method, calib_samples, engine, max_batch,
-         opt_batch, workspace_mb, dla_core, timing_cache, opset, parity_limit, target_far, force):
+         opt_batch, workspace_mb, timing_cache, opset, parity_limit, target_far, force):
     """Export CHECKPOINT for the device and report, per file, how many hash bits
     flipped against torch and what that cost in mAP; record the open-set radius
     (the largest Hamming distance still accepted) for --target-far in the manifest.
@@ -72,7 +71,7 @@ def main(checkpoint, output, fp16, int8, calib_data, calib_method, calib_samples
 
     options = ExportOptions(fp16=fp16, int8=int8, calib_data=calib_data, calib_method=calib_method,
                             calib_samples=calib_samples, engine=engine, max_batch=max_batch,
-                            opt_batch=opt_batch, workspace_mb=workspace_mb, dla_core=dla_core,
+                            opt_batch=opt_batch, workspace_mb=workspace_mb,
                             opset=opset, timing_cache=timing_cache, force=force, parity_limit=parity_limit,
                             target_far=target_far)
     result = export_checkpoint(checkpoint, output, options, log=echo_err)

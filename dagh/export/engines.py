@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ class EngineSettings:
     max_batch: int = 64
     opt_batch: int = 8
     workspace_mb: int = 1024
-    dla_core: int | None = None        # also build DLA variants for this core
+    dla_core: int | None = None        # also build the FP16 engine for this DLA core
     dla_batch: int | None = None       # the DLA engines' static batch (default opt_batch)
     gpu_fallback: bool = False         # DLA: layers DLA cannot run go to the GPU (recorded)
     timing_cache: str | None = None    # default: timing.cache inside the export directory
@@ -105,6 +106,9 @@ def engine_plans(manifest: Manifest, settings: EngineSettings) -> list[EnginePla
     """One plan per FP16 / INT8 ONNX file asked for (and its DLA variant when a DLA core is given)."""
     have = {f.precision: f.path for f in manifest.files if f.kind == "onnx" and f.precision in ENGINE_PRECISIONS}
     wanted = settings.precisions or tuple(p for p in ENGINE_PRECISIONS if p in have)
+    if settings.dla_core is not None and "fp16" not in wanted:
+        raise ConfigError("--dla-core builds the FP16 engine for DLA: DLA runs INT8 only by TensorRT's implicit "
+                          "calibration, not a Q/DQ model like model.int8.onnx; add --fp16 (the export needs one)")
     missing = [p for p in wanted if p not in have]
     if missing:
         raise ConfigError(f"the export has no {' or '.join(missing)} ONNX model to build from; re-export with "
@@ -117,7 +121,7 @@ def engine_plans(manifest: Manifest, settings: EngineSettings) -> list[EnginePla
                              opt_batch=settings.opt_batch, workspace_mb=settings.workspace_mb,
                              input_name=manifest.input.name)
         plans.append(EnginePlan(onnx, onnx.replace(".onnx", ".engine"), base))
-        if settings.dla_core is not None:
+        if settings.dla_core is not None and precision == "fp16":  # DLA takes INT8 only by implicit calibration
             dla = dataclasses.replace(base, dla_core=settings.dla_core, dla_batch=settings.dla_batch,
                                       gpu_fallback=settings.gpu_fallback)
             plans.append(EnginePlan(onnx, onnx.replace(".onnx", f".dla{settings.dla_core}.engine"), dla))
@@ -130,27 +134,50 @@ def trtexec_commands(plans: Sequence[EnginePlan], tensorrt_major_version: int) -
 
 def installed_tensorrt_major(default: int = 10) -> int:
     """The major version of the tensorrt module here, or ``default`` where there is none."""
+    import importlib
+
     from dagh._optional import available
 
-    return tensorrt_major(__import__("tensorrt")) if available("tensorrt") else default
+    return tensorrt_major(importlib.import_module("tensorrt")) if available("tensorrt") else default
+
+
+def timing_cache_path(directory: Path, settings: EngineSettings) -> Path:
+    return Path(settings.timing_cache) if settings.timing_cache else directory / "timing.cache"
+
+
+@dataclasses.dataclass
+class StagedEngines:
+    """Engines (and the timing cache) built and checked under temporary names; nothing replaced yet."""
+
+    built: list[BuiltEngine]
+    renames: list[tuple[Path, Path]]   # (temporary, final), the engines first
+
+    def discard(self) -> None:
+        for temporary, _ in self.renames:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
 
 
 def build_plans(directory: Path, manifest: Manifest, plans: Sequence[EnginePlan], settings: EngineSettings,
-                log: Callable[[str], None]) -> list[BuiltEngine]:
-    """Build every plan into a temporary file, check it, then rename it into place.
+                log: Callable[[str], None]) -> StagedEngines:
+    """Build every plan into a temporary file and check it; the timing cache is updated in a temporary copy.
 
-    Where any build or check fails, nothing built so far is kept (the earlier
-    engines' files in ``directory`` are untouched) and the error is raised.
+    Where any build or check fails, every temporary file is removed and the error raised: the export's
+    files, the timing cache included, are as they were. ``commit_engines`` puts the staged files in place.
     """
-    cache = Path(settings.timing_cache) if settings.timing_cache else directory / "timing.cache"
+    cache = timing_cache_path(directory, settings)
+    staged_cache = cache.parent / f".{cache.name}.building"
     check_set = load_check_set(directory, manifest) if settings.check else None
-    staged: list[tuple[Path, BuiltEngine]] = []
-    temporary: Path | None = None
+    staged = StagedEngines([], [])
     try:
+        if cache.is_file():
+            shutil.copyfile(cache, staged_cache)
+        staged.renames.append((staged_cache, cache))
         for plan in plans:
             temporary = directory / f".{plan.engine}.building"
+            staged.renames.insert(len(staged.built), (temporary, directory / plan.engine))
             log(f"building {plan.engine} from {plan.onnx} (profile batch {'/'.join(map(str, plan.options.profile))})")
-            details = build_engine(directory / plan.onnx, temporary, plan.options, timing_cache=cache, log=log)
+            details = build_engine(directory / plan.onnx, temporary, plan.options, timing_cache=staged_cache, log=log)
             check = None
             if check_set is not None:
                 check = check_engine(temporary, details, plan, check_set, settings.max_extra_flips)
@@ -167,15 +194,45 @@ def build_plans(directory: Path, manifest: Manifest, plans: Sequence[EnginePlan]
             entry = file_entry(directory, temporary.name, plan.kind, plan.options.precision, source_onnx=plan.onnx,
                                **details)
             entry.path = plan.engine
-            staged.append((temporary, BuiltEngine(plan, entry, check)))
+            staged.built.append(BuiltEngine(plan, entry, check))
     except BaseException:
-        for path in [t for t, _ in staged] + ([temporary] if temporary is not None else []):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        staged.discard()
         raise
-    for temporary, built in staged:
-        os.replace(temporary, directory / built.plan.engine)
-    return [built for _, built in staged]
+    if not staged_cache.is_file():  # no build wrote a cache: nothing to put in place
+        staged.renames.remove((staged_cache, cache))
+    return staged
+
+
+def commit_engines(directory: Path, manifest: Manifest, staged: StagedEngines, tensorrt_version: str,
+                   log: Callable[[str], None], *, write_manifest: bool = True) -> None:
+    """Record the staged engines in ``manifest`` (with the timing cache and, for TensorRT 8.6 / 10,
+    calibration.cache), then rename every staged file into place and write the manifest last.
+
+    Everything that can fail (hashing, the calibration cache, serializing the manifest) happens before
+    the first rename; on failure the staged files are removed and the export is as it was."""
+    from dagh.fileio import atomic_write_text
+
+    try:
+        extra = []
+        for temporary, final in staged.renames[len(staged.built):]:  # the timing cache
+            if final.parent.resolve() == directory.resolve():
+                entry = file_entry(directory, temporary.name, "timing-cache", None)
+                entry.path = final.name
+                extra.append(entry)
+        calibration = implicit_calibration_cache(directory, manifest, tensorrt_version, log)
+        if calibration is not None:
+            temporary, entry = calibration
+            staged.renames.append((temporary, directory / entry.path))
+            extra.append(entry)
+        record_engines(manifest, staged.built, extra)
+        text = manifest.to_json()
+    except BaseException:
+        staged.discard()
+        raise
+    for temporary, final in staged.renames:
+        os.replace(temporary, final)
+    if write_manifest:
+        atomic_write_text(directory / MANIFEST_NAME, text)
 
 
 def _percent(rate: float | None) -> str:
@@ -242,7 +299,6 @@ def build_engines(export_dir: str | os.PathLike, settings: EngineSettings,
 
     The manifest is verified first (sha256 of every file) and rewritten atomically last."""
     from dagh._optional import require
-    from dagh.fileio import atomic_write_text
 
     directory = Path(export_dir)
     manifest = load_manifest(directory, verify=True)
@@ -250,30 +306,28 @@ def build_engines(export_dir: str | os.PathLike, settings: EngineSettings,
     trt = require("tensorrt", extra="tensorrt", purpose="dagh-engine")
     require("cuda.bindings.runtime", extra="tensorrt", purpose="dagh-engine (running the engines it checks)")
     log(f"TensorRT {trt.__version__}; building {len(plans)} engine{'s' if len(plans) != 1 else ''} in {directory}")
-    built = build_plans(directory, manifest, plans, settings, log)
-    extra = []
-    cache = Path(settings.timing_cache) if settings.timing_cache else directory / "timing.cache"
-    if cache.is_file() and cache.parent.resolve() == directory.resolve():
-        extra.append(file_entry(directory, cache.name, "timing-cache", None))
-    extra += implicit_calibration_cache(directory, manifest, str(trt.__version__), log)
-    record_engines(manifest, built, extra)
-    atomic_write_text(directory / MANIFEST_NAME, manifest.to_json())
-    return manifest, built
+    staged = build_plans(directory, manifest, plans, settings, log)
+    commit_engines(directory, manifest, staged, str(trt.__version__), log)
+    return manifest, staged.built
 
 
 def implicit_calibration_cache(directory: Path, manifest: Manifest, version: str,
-                               log: Callable[[str], None]) -> list[FileEntry]:
-    """``calibration.cache`` for this TensorRT's implicit INT8 calibration (8.6 and 10; 11 has none), from the
-    export's calibration ranges; nothing where the export has no INT8 calibration."""
+                               log: Callable[[str], None]) -> tuple[Path, FileEntry] | None:
+    """``calibration.cache`` for this TensorRT's implicit INT8 calibration (8.6 and 10; 11 has none), written
+    under a temporary name from the export's calibration ranges: (temporary path, its manifest entry).
+    None where the export has no INT8 calibration or this TensorRT cannot use it."""
     from dagh.export.calibration_cache import CACHE_NAME, write_calibration_cache
 
     ranges = next((f for f in manifest.files if f.kind == "calibration" and f.path.endswith(".ranges.json")), None)
     if ranges is None:
-        return []
+        return None
     if int(version.split(".")[0]) >= 11:
         log(f"no {CACHE_NAME}: TensorRT {version} has no implicit INT8 calibration (the Q/DQ engine needs none)")
-        return []
+        return None
     method = manifest.reports.get("calibration", {}).get("method", "minmax")
-    write_calibration_cache(directory / ranges.path, directory / CACHE_NAME, version, method)
-    return [file_entry(directory, CACHE_NAME, "calibration", "int8",
-                       format=f"TensorRT {version} IInt8Calibrator cache (implicit quantization of model.onnx)")]
+    temporary = directory / f".{CACHE_NAME}.building"
+    write_calibration_cache(directory / ranges.path, temporary, version, method)
+    entry = file_entry(directory, temporary.name, "calibration", "int8",
+                       format=f"TensorRT {version} IInt8Calibrator cache (implicit quantization of model.onnx)")
+    entry.path = CACHE_NAME
+    return temporary, entry

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import os
 import platform
 import time
@@ -24,7 +25,7 @@ import numpy as np
 
 from dagh import __version__
 from dagh._optional import available, require
-from dagh.errors import ConfigError, DaghError
+from dagh.errors import ConfigError, DaghError, DataError
 from dagh.eval.verification import (
     VerificationReport,
     VerificationSet,
@@ -50,7 +51,6 @@ class ExportOptions:
     max_batch: int = 64
     opt_batch: int = 8
     workspace_mb: int = 1024
-    dla_core: int | None = None
     opset: int = 17
     timing_cache: str | None = None    # reused across builds; default: inside the export directory
     force: bool = False
@@ -151,7 +151,15 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
             from dagh.calibration.data import build_calibration_set
 
             calib_source, calib_name = _calibration_source(options, source, splits, log)
-            calib = build_calibration_set(calib_source, pp, options.calib_samples, name=calib_name)
+            try:
+                calib = build_calibration_set(calib_source, pp, options.calib_samples, name=calib_name)
+            except DataError as exc:
+                if options.int8:
+                    raise
+                note = (f"no check crops for dagh-engine ({exc}); it will need --no-check, or pass --calib-data "
+                        "with 32 or more faces")
+                notes.append(note)
+                log(note)
         if options.int8:
             from dagh.calibration.pipeline import quantize_for_export
 
@@ -261,15 +269,14 @@ def _engines(directory: Path, manifest: Manifest, options: ExportOptions, notes:
     from dagh.export.engines import (
         EngineSettings,
         build_plans,
+        commit_engines,
         engine_plans,
-        implicit_calibration_cache,
         installed_tensorrt_major,
-        record_engines,
         trtexec_commands,
     )
 
     settings = EngineSettings(max_batch=options.max_batch, opt_batch=options.opt_batch,
-                              workspace_mb=options.workspace_mb, dla_core=options.dla_core,
+                              workspace_mb=options.workspace_mb,
                               timing_cache=options.timing_cache)
     plans = engine_plans(manifest, settings)
     commands = trtexec_commands(plans, installed_tensorrt_major())
@@ -285,7 +292,7 @@ def _engines(directory: Path, manifest: Manifest, options: ExportOptions, notes:
         log(note)
         return commands
     try:
-        built = build_plans(directory, manifest, plans, settings, log)
+        staged = build_plans(directory, manifest, plans, settings, log)
     except DaghError as exc:
         if options.engine == "yes":
             raise
@@ -293,12 +300,8 @@ def _engines(directory: Path, manifest: Manifest, options: ExportOptions, notes:
         notes.append(note)
         log(note)
         return commands
-    cache = Path(options.timing_cache) if options.timing_cache else directory / "timing.cache"
-    extra = [file_entry(directory, cache.name, "timing-cache", None)] if cache.is_file() and cache.parent == directory \
-        else []
-    extra += implicit_calibration_cache(directory, manifest, str(__import__("tensorrt").__version__), log)
-    record_engines(manifest, built, extra)
-    for b in built:
-        log(f"built {b.entry.path} with TensorRT {b.entry.details['tensorrt_version']} on "
-            f"{b.entry.details.get('gpu_name')}")
+    version = str(importlib.import_module("tensorrt").__version__)
+    commit_engines(directory, manifest, staged, version, log, write_manifest=False)  # the caller writes it
+    for b in staged.built:
+        log(f"built {b.entry.path} with TensorRT {version} on {b.entry.details.get('gpu_name')}")
     return commands

@@ -73,9 +73,12 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, o
     if major >= 11:
         flags = 0  # strongly typed is the only mode
         strongly_typed = True
-    elif major == 10:
+    elif major == 10 and options.dla_core is None:
         flags = 1 << int(flag_enum.STRONGLY_TYPED)
         strongly_typed = True
+    elif major == 10:  # DLA on 10.x: built the way NVIDIA documents it, weakly typed with the FP16 flag
+        flags = 0
+        strongly_typed = False
     else:
         flags = 1 << int(flag_enum.EXPLICIT_BATCH)
         strongly_typed = False
@@ -86,8 +89,10 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, o
         raise EngineBuildError(f"TensorRT {trt.__version__} cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
-    if not strongly_typed:  # TensorRT 8.6: precision by flags
-        config.set_flag(trt.BuilderFlag.FP16 if options.precision == "fp16" else trt.BuilderFlag.INT8)
+    if not strongly_typed:  # precision by flags; INT8 (the Q/DQ layers) with FP16 for the layers between
+        config.set_flag(trt.BuilderFlag.FP16)
+        if options.precision == "int8":
+            config.set_flag(trt.BuilderFlag.INT8)
     profile = builder.create_optimization_profile()
     c, h, w = options.input_shape
     low, opt, high = options.profile
@@ -120,6 +125,7 @@ def _build_logger(trt: Any, forward: Callable[[str], None]) -> Any:
     """A TensorRT logger that keeps every message (DLA placement is reported at INFO) and forwards
     warnings and errors."""
     loud = int(trt.Logger.Severity.WARNING)  # ILogger.Severity, also reachable as Logger.Severity
+    kept = int(trt.Logger.Severity.INFO)
 
     class KeepingLogger(trt.ILogger):
         def __init__(self) -> None:
@@ -127,7 +133,8 @@ def _build_logger(trt: Any, forward: Callable[[str], None]) -> Any:
             self.messages: list[str] = []
 
         def log(self, level, message) -> None:
-            self.messages.append(str(message))
+            if int(level) <= kept:  # INFO and above (DLA placement is INFO); VERBOSE is dropped
+                self.messages.append(str(message))
             if int(level) <= loud:
                 forward(f"TensorRT: {message}")
 
@@ -143,7 +150,7 @@ def _configure_dla(trt: Any, builder: Any, network: Any, config: Any, options: E
     if not 0 <= core < cores:
         where = f"has {cores} DLA core{'s' if cores != 1 else ''}" if cores else "reports no DLA core"
         raise EngineBuildError(f"--dla-core {core}: TensorRT {trt.__version__} on this device {where} (DLA exists on "
-                               "Jetson AGX / NX Orin and Xavier, not on x86 GPUs; TensorRT 10.8 to 11.3 builds "
+                               "Jetson AGX / NX Orin and Xavier, not on x86 GPUs, and TensorRT 10.8 to 11.4.0 "
                                "have no DLA support)")
     config.default_device_type = device_type.DLA
     config.DLA_core = core
@@ -164,19 +171,22 @@ def _configure_dla(trt: Any, builder: Any, network: Any, config: Any, options: E
 
 
 def _dla_placement(messages: list[str], capable: dict[str, list], options: EngineOptions) -> dict[str, Any]:
-    """Where the layers ran: TensorRT's own "Layers Running on DLA / GPU" report from the build log, else
-    the builder's can_run_on_DLA answers. An engine with nothing on DLA is refused, never recorded as DLA."""
+    """Where the layers ran: TensorRT's own report in its build log (INFO lines "[DlaLayer] ..." and
+    "[GpuLayer] ...", a DLA entry being a fused subgraph), ``confirmed``; else the builder's
+    can_run_on_DLA answers before the build, not confirmed (TensorRT may still move layers, e.g. past
+    its subgraph limit). An engine with nothing on DLA is refused, never recorded as DLA."""
     dla = [m.split("[DlaLayer]", 1)[1].strip() for m in messages if "[DlaLayer]" in m]
     gpu = [m.split("[GpuLayer]", 1)[1].strip() for m in messages if "[GpuLayer]" in m]
-    if dla or gpu:
-        source = "TensorRT build log (Layers Running on DLA / GPU)"
-    else:
-        dla, gpu, source = capable["dla"], capable["gpu"], "IBuilderConfig.can_run_on_DLA before the build"
+    confirmed = bool(dla or gpu)
+    if not confirmed:
+        dla, gpu = capable["dla"], capable["gpu"]
     if not dla:
         raise EngineBuildError(f"TensorRT placed no layer on DLA core {options.dla_core} ({len(gpu)} ran on "
                                "the GPU); build without --dla-core")
+    source = ("TensorRT build log (Layers Running on DLA / GPU)" if confirmed
+              else "IBuilderConfig.can_run_on_DLA before the build (TensorRT's log named no placement)")
     return {"core": options.dla_core, "batch": options.profile[0], "gpu_fallback": options.gpu_fallback,
-            "dla_layers": dla, "gpu_layers": gpu, "source": source}
+            "dla_layers": dla, "gpu_layers": gpu, "confirmed": confirmed, "source": source}
 
 
 def _attach_timing_cache(config, timing_cache) -> str | None:
@@ -186,9 +196,14 @@ def _attach_timing_cache(config, timing_cache) -> str | None:
         return None
     path = Path(timing_cache)
     blob = path.read_bytes() if path.is_file() else b""
-    if config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False):
+
+    def attach(data: bytes) -> bool:
+        cache = config.create_timing_cache(data)  # None for a blob TensorRT cannot read
+        return cache is not None and bool(config.set_timing_cache(cache, ignore_mismatch=False))
+
+    if attach(blob):
         return None
-    if not blob or not config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False):
+    if not blob or not attach(b""):
         raise EngineBuildError(f"TensorRT cannot attach a timing cache (file {path}); pass no timing cache")
     return f"{path.name} was made by another device or TensorRT version: a fresh cache replaced it"
 
@@ -202,10 +217,10 @@ def trtexec_command(onnx_name: str, engine_name: str, options: EngineOptions, te
     parts = ["trtexec", f"--onnx={onnx_name}", f"--saveEngine={engine_name}",
              f"--minShapes={shape(low)}", f"--optShapes={shape(opt)}", f"--maxShapes={shape(high)}",
              f"--memPoolSize=workspace:{options.workspace_mb}M", f"--timingCacheFile={timing_cache}"]
-    if tensorrt_major_version == 10:
+    if tensorrt_major_version == 10 and options.dla_core is None:
         parts.append("--stronglyTyped")
-    elif tensorrt_major_version < 10:
-        parts.append("--fp16" if options.precision == "fp16" else "--int8")
+    elif tensorrt_major_version < 11:
+        parts += ["--fp16"] + (["--int8"] if options.precision == "int8" else [])
     # 11: strongly typed always; it has no precision flags and needs no --stronglyTyped
     if options.dla_core is not None:
         parts.append(f"--useDLACore={options.dla_core}")

@@ -349,7 +349,8 @@ def encode_step(directory: Path, manifest: Manifest, machine: Machine, precision
 
     try:
         backend, entry = choose_model(manifest, directory, precision, backend, dla_core=dla_core,
-                                      tensorrt_available=machine.tensorrt.version is not None)
+                                      tensorrt_available=machine.tensorrt.version is not None
+                                      and machine.cuda.cuda_python is not None)
     except ConfigError as exc:
         return Step("encode", backend, precision, "", (str(exc),))
     if backend == "tensorrt":

@@ -167,17 +167,10 @@ def _add_fake_engine(directory, **details):
 
 @pytest.fixture
 def fake_tensorrt(monkeypatch):
+    """tensorrt 10.0.0 and cuda-python present (backend auto takes an engine only where both import)."""
     module = types.ModuleType("tensorrt")
     module.__version__ = "10.0.0"
     monkeypatch.setitem(sys.modules, "tensorrt", module)
-    return module
-
-
-def runtime_refusal(monkeypatch, directory) -> str:
-    """What Encoder.open says of the fp16 engine (a fake cuda-python gets TensorRTRunner past its imports)."""
-    from dagh.runtime.encode.encoder import Encoder
-    from dagh.runtime.encode.tensorrt_runner import EngineMismatchError
-
     cudart = types.ModuleType("cuda.bindings.runtime")
     cudart.cudaGetDeviceProperties = lambda device: (100, None)  # cudaErrorNoDevice
     bindings = types.ModuleType("cuda.bindings")
@@ -185,6 +178,14 @@ def runtime_refusal(monkeypatch, directory) -> str:
     monkeypatch.setitem(sys.modules, "cuda", types.ModuleType("cuda"))
     monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
     monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
+    return module
+
+
+def runtime_refusal(monkeypatch, directory) -> str:
+    """What Encoder.open says of the fp16 engine (the fixture's cuda-python gets TensorRTRunner past its imports)."""
+    from dagh.runtime.encode.encoder import Encoder
+    from dagh.runtime.encode.tensorrt_runner import EngineMismatchError
+
     with pytest.raises(EngineMismatchError) as refused:
         Encoder.open(directory, precision="fp16", backend="tensorrt")
     return str(refused.value)

@@ -63,14 +63,16 @@ def _build(monkeypatch, tmp_path, onnx_file, version, script=None, **options):
     return details, script
 
 
-@pytest.mark.parametrize("version, network_flags, flags", [
-    ("8.6.1", 1 << 0, ["FP16"]),            # explicit batch (EXPLICIT_BATCH = 0), precision by flag
-    ("10.0.1", 1 << 1, []),                 # strongly typed (STRONGLY_TYPED = 1 in 10.x), no precision flags
-    ("10.16.1.11", 1 << 1, []),
-    ("11.4.0.106", 0, []),                  # strongly typed is the only mode; no FP16 / INT8 flags exist
+@pytest.mark.parametrize("version, precision, network_flags, flags", [
+    ("8.6.1", "fp16", 1 << 0, ["FP16"]),   # explicit batch (EXPLICIT_BATCH = 0), precision by flag
+    ("8.6.1", "int8", 1 << 0, ["FP16", "INT8"]),  # Q/DQ layers in INT8, the layers between in FP16
+    ("10.0.1", "int8", 1 << 1, []),        # strongly typed (STRONGLY_TYPED = 1 in 10.x), no precision flags
+    ("10.16.1.11", "fp16", 1 << 1, []),
+    ("11.4.0.106", "int8", 0, []),         # strongly typed is the only mode; no FP16 / INT8 flags exist
 ])
-def test_build_engine_branches_per_version(monkeypatch, tmp_path, onnx_file, version, network_flags, flags):
-    details, script = _build(monkeypatch, tmp_path, onnx_file, version)
+def test_build_engine_branches_per_version(monkeypatch, tmp_path, onnx_file, version, precision, network_flags,
+                                           flags):
+    details, script = _build(monkeypatch, tmp_path, onnx_file, version, precision=precision)
     assert script.network_flags == network_flags and script.flags == flags
     assert details["tensorrt_version"] == version and details["strongly_typed"] == (version != "8.6.1")
     assert details["profile"] == {"min": 1, "opt": 8, "max": 16} and script.profiles[0][3] == (16, 3, 32, 32)
@@ -98,6 +100,14 @@ def test_a_foreign_timing_cache_is_replaced_not_a_crash(monkeypatch, tmp_path, o
     assert "another device" in details["timing_cache"] and (tmp_path / "t.cache").read_bytes() == b"timing-cache:10.0.1"
 
 
+def test_an_unreadable_timing_cache_is_replaced_too(monkeypatch, tmp_path, onnx_file):
+    from tests.fake_tensorrt import Script
+
+    (tmp_path / "t.cache").write_bytes(b"garbage")
+    details, script = _build(monkeypatch, tmp_path, onnx_file, "8.6.1", Script(unreadable_cache=b"garbage"))
+    assert script.cache_blobs == [b""] and "another device" in details["timing_cache"]
+
+
 def test_a_failed_build_is_an_error_and_writes_nothing(monkeypatch, tmp_path, onnx_file):
     from dagh.export.tensorrt import EngineBuildError
     from tests.fake_tensorrt import Script
@@ -120,6 +130,9 @@ def test_dla_engines_have_a_static_batch_and_record_the_placement_tensorrt_repor
                              gpu_fallback=True)
     assert script.profiles[0][1:] == ((4, 3, 32, 32),) * 3  # min = opt = max
     assert script.dla_core == 1 and script.device_type.name == "DLA" and "GPU_FALLBACK" in script.flags
+    # DLA is built weakly typed with the FP16 flag, on 10.x as well (as NVIDIA documents DLA builds)
+    assert script.network_flags == (1 if version == "8.6.1" else 0) and "FP16" in script.flags
+    assert details["dla"]["confirmed"] and not details["strongly_typed"]
     dla = details["dla"]
     assert dla["dla_layers"] == ["{ForeignNode[/conv1...Relu]}"] and dla["gpu_layers"] == ["SHUFFLE: /Flatten"]
     assert dla["source"].startswith("TensorRT build log") and details["profile"] == {"min": 4, "opt": 4, "max": 4}
@@ -147,6 +160,16 @@ def test_dla_is_refused_where_there_is_none_and_never_claimed_when_nothing_ran_t
     assert not (tmp_path / "m.engine").exists()
 
 
+def test_dla_placement_without_tensorrts_report_is_recorded_as_predicted(monkeypatch, tmp_path, onnx_file):
+    from tests.fake_tensorrt import Script
+
+    details, _ = _build(monkeypatch, tmp_path, onnx_file, "10.0.1", Script(dla_cores=1, dla_refuses=("Flatten",)),
+                        dla_core=0, gpu_fallback=True)
+    dla = details["dla"]
+    assert not dla["confirmed"] and "can_run_on_DLA" in dla["source"]
+    assert dla["dla_layers"] and any("Flatten" in name for name in dla["gpu_layers"])
+
+
 def test_trtexec_commands_for_11_and_dla():
     eo = EngineOptions(precision="int8", input_shape=(3, 32, 32), max_batch=32, opt_batch=8)
     v11 = trtexec_command("model.int8.onnx", "model.int8.engine", eo, 11)
@@ -155,3 +178,4 @@ def test_trtexec_commands_for_11_and_dla():
     command = trtexec_command("model.fp16.onnx", "model.fp16.dla0.engine", dla, 10)
     assert "--minShapes=images:2x3x32x32" in command and "--maxShapes=images:2x3x32x32" in command
     assert "--useDLACore=0" in command and "--allowGPUFallback" not in command
+    assert "--fp16" in command and "--stronglyTyped" not in command

@@ -45,7 +45,7 @@ def preprocess_config(manifest: Manifest) -> PreprocessConfig:
 def choose_model(manifest: Manifest, directory: Path, precision: str, backend: str, *, dla_core: int | None = None,
                  tensorrt_available: bool | None = None) -> tuple[str, FileEntry]:
     """The backend and file Encoder.open runs: ``auto`` takes the precision's TensorRT engine where the export
-    has one and TensorRT is installed, else its ONNX model. ConfigError where the export lacks what is asked."""
+    has one and tensorrt and cuda-python are installed, else its ONNX model. ConfigError where the export lacks what is asked."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if backend not in BACKENDS:
@@ -58,7 +58,9 @@ def choose_model(manifest: Manifest, directory: Path, precision: str, backend: s
             raise ConfigError(f"{str(directory)!r} has no {precision} engine for DLA core {dla_core}; build one "
                               f"with dagh-engine --dla-core {dla_core} on the device (DLA runs TensorRT engines only)")
     if backend == "auto":
-        has_tensorrt = available("tensorrt") if tensorrt_available is None else tensorrt_available
+        # the TensorRT runner needs cuda-python too (JetPack's TensorRT comes without it)
+        has_tensorrt = (available("tensorrt") and available("cuda.bindings.runtime") if tensorrt_available is None
+                        else tensorrt_available)
         backend = "tensorrt" if engine is not None and has_tensorrt else "onnxruntime"
     if backend == "tensorrt":
         if engine is None:
