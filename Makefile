@@ -63,7 +63,8 @@ test-runtime: $(VENV)/.installed-all $(RUNTIME_VENV)/.installed
 	$(PY) tests/make_export_fixture.py runs/test-runtime-export
 	$(RUNTIME_VENV)/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \
 		|| (echo "torch is installed in $(RUNTIME_VENV): the runtime test would prove nothing" && false)
-	DAGH_TEST_EXPORT_DIR=runs/test-runtime-export $(RUNTIME_VENV)/bin/python -m pytest tests/runtime tests/profile tests/engine tests/cli/test_doctor.py
+	DAGH_TEST_EXPORT_DIR=runs/test-runtime-export $(RUNTIME_VENV)/bin/python -m pytest tests/runtime tests/profile tests/engine tests/cli/test_doctor.py \
+		tests/badinput/test_images.py tests/badinput/test_runtime_doors.py
 
 lint: $(VENV)/.installed-all
 	$(VENV)/bin/ruff check dagh tests benchmarks

@@ -121,8 +121,15 @@ def add(gallery, images, name, export_dir, detector, precision, strict):
 @handle_errors
 def remove(gallery, names):
     """Remove every code of the people NAMES from GALLERY (the file is rewritten atomically)."""
-    from dagh.runtime.gallery.file import remove_from_gallery
+    from dagh.errors import DataError
+    from dagh.runtime.gallery.file import load_gallery, remove_from_gallery
 
+    people = set(load_gallery(gallery).labels)
+    absent = [name for name in names if name not in people]
+    if absent:  # a misspelt name must not look like a removal
+        known = ", ".join(sorted(people)[:10]) + (" ..." if len(people) > 10 else "")
+        raise DataError(f"{gallery} has no one named {', '.join(map(repr, absent))}; nothing removed "
+                        f"(it has: {known or 'nobody'})")
     removed = remove_from_gallery(gallery, labels=list(names))
     click.echo(f"{gallery}: removed {removed} codes of {', '.join(names)}")
 

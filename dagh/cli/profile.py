@@ -142,6 +142,12 @@ def main(export_dir, precision, backend, batch, gallery, ks, index_backends, fac
 
         plot_profile(report, profiler.samples, plot_path)
         echo_err(f"wrote {plot_path}")
+    encode = report["encode"]
+    if encode and not report["interrupted"] and all(e.get("status") == "skipped" for e in encode):
+        from dagh.errors import ConfigError
+
+        # A backend missing here is one skipped row; no row at all measured means the export itself is unusable
+        raise ConfigError(f"no encoder of {export_dir} could run here: {encode[0]['reason']}")
 
 
 if __name__ == "__main__":

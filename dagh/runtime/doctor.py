@@ -163,8 +163,7 @@ class Report:
     def check(self) -> None:
         """Raise PlanError listing every problem of the plan; nothing when it can run (or there is none)."""
         if not self.ok:
-            raise PlanError(f"{self.plan.export_dir} cannot run here as asked:\n  "
-                            + "\n  ".join(self.plan.problems))
+            raise PlanError(f"{self.plan.export_dir} cannot run here as asked: " + "; ".join(self.plan.problems))
 
 
 def diagnose(export_dir: str | os.PathLike | None = None, *, precision: str = "fp32", backend: str = "auto",

@@ -66,23 +66,23 @@ class PreprocessConfig:
 
 
 def load_image(source: Any, size: int | None = None) -> np.ndarray:
-    """Read a path or Pillow image into a uint8 RGB HWC array, resized to ``size``."""
-    from PIL import Image, UnidentifiedImageError
+    """Read a path or Pillow image into a uint8 RGB HWC array, resized to ``size``.
+
+    Files are untrusted data (dagh.runtime.image): size checked from the header against a pixel limit,
+    EXIF orientation applied, every mode made RGB, a bad file a DataError naming it."""
+    from PIL import Image
+
+    from dagh.runtime.image import read_image, to_rgb
 
     if isinstance(source, (str, os.PathLike)):
-        try:
-            with Image.open(source) as img:
-                img.load()
-                image = img.convert("RGB")
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise DataError(f"cannot read image {os.fspath(source)!r}: {exc}") from exc
+        array = read_image(source)
     elif isinstance(source, Image.Image):
-        image = source.convert("RGB")
+        array = to_rgb(source)
     else:
         raise DataError(f"expected an image path or PIL.Image, got {type(source).__name__}")
-    if size is not None and image.size != (size, size):
-        image = image.resize((size, size), Image.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
+    if size is not None and array.shape[:2] != (size, size):
+        array = np.asarray(Image.fromarray(array).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    return array
 
 
 def resize_batch(images: np.ndarray, size: int) -> np.ndarray:

@@ -61,6 +61,20 @@ def save_checkpoint(path: str | os.PathLike, *, model: HashNet, preprocess: Prep
         torch.save(state, handle)
 
 
+def _unreadable(path: Path, exc: Exception) -> str:
+    """One line on why torch.load refused ``path``. torch's own message runs to paragraphs and advises
+    weights_only=False, which would run the file's code; its one useful line is the unpickler's detail."""
+    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    lines = [line.strip() for line in str(exc).replace("WeightsUnpickler error:", "\n").splitlines()]
+    lines = [line for line in lines if line and not line.startswith(boilerplate)]
+    detail = next((line for line in lines if "global" in line.lower()), lines[0] if lines else "")
+    if "global" in detail.lower():  # "Unsupported global: GLOBAL os.system", "unsupported GLOBAL posix.system"
+        return (f"{str(path)!r} is refused: it names Python objects beyond tensors and plain data ({detail[:120]}), "
+                "so loading it could run code; dagh checkpoints hold none. Use a checkpoint written by dagh-train")
+    reason = f"{type(exc).__name__}: {detail[:160]}" if detail else type(exc).__name__
+    return f"{str(path)!r} is not a dagh checkpoint (torch cannot read it: {reason}); pass a .pt file from dagh-train"
+
+
 def load_checkpoint(path: str | os.PathLike, *, expect_model: str | None = None,
                     expect_bits: int | None = None) -> Checkpoint:
     """Load and validate a checkpoint (``weights_only=True``: data, never code).
@@ -74,7 +88,7 @@ def load_checkpoint(path: str | os.PathLike, *, expect_model: str | None = None,
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, refused globals: all "not a checkpoint"
-        raise CheckpointError(f"{str(path)!r} is not a readable dagh checkpoint: {exc}") from exc
+        raise CheckpointError(_unreadable(path, exc)) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a dagh checkpoint (no '{FORMAT}' marker)")
     if state.get("format_version") != FORMAT_VERSION:

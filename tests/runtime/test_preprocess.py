@@ -42,7 +42,7 @@ def test_bad_images_are_named(bad, message):
 
 def test_unreadable_path(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"nope")
-    with pytest.raises(DataError, match="cannot read image"):
+    with pytest.raises(DataError, match="x.jpg. is not an image Pillow can read"):
         preprocess_batch([str(tmp_path / "x.jpg")], CFG)
 
 

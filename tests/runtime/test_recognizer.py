@@ -83,7 +83,7 @@ def test_bgr_frames_are_the_default(recognizer):
     (np.zeros((64, 64, 3), np.float64), "uint8"),
     (np.zeros((64, 64, 4), np.uint8), "alpha"),
     (np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (20000, 20000, 3)), "MP"),
-    ("not/a/file.jpg", "cannot read"),
+    ("not/a/file.jpg", "does not exist"),
 ])
 def test_bad_frames_are_clear_errors(recognizer, frame, message):
     with pytest.raises(DataError, match=message):

@@ -63,7 +63,7 @@ def test_unreadable_and_foreign_files(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00" * 100)
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="not a dagh checkpoint \\(torch cannot read it"):
         load_checkpoint(junk)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {}}, foreign)
@@ -72,17 +72,26 @@ def test_unreadable_and_foreign_files(tmp_path):
 
 
 class Evil:
+    marker = None
+
     def __reduce__(self):
         import os
-        return (os.system, ("echo pwned",))
+        return (os.system, (f"touch {self.marker}",))
 
 
-def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_checkpoint_that_would_run_code_is_refused(tmp_path, protocol):
+    Evil.marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
-        pickle.dump({"format": "dagh-checkpoint", "x": Evil()}, f)
-    with pytest.raises(CheckpointError):
+        pickle.dump({"format": "dagh-checkpoint", "x": Evil()}, f, protocol=protocol)
+    with pytest.raises(CheckpointError) as refused:
         load_checkpoint(path)
+    message = str(refused.value)
+    assert "\n" not in message and "weights_only=False" not in message and "file an issue" not in message
+    if protocol == 2:  # the unpickler reaches the GLOBAL and names it
+        assert "could run code" in message and "os.system" in message or "posix.system" in message
+    assert not Evil.marker.exists()  # nothing ran
 
 
 def test_weights_of_another_shape_are_a_clear_error(tmp_path):

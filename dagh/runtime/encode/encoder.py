@@ -103,6 +103,13 @@ class Encoder:
             from dagh.runtime.encode.onnxruntime_runner import onnxruntime_runner
 
             runner = onnxruntime_runner(directory / entry.path, precision, providers, engine_cache_dir, threads)
+        bits = getattr(runner, "bits", None)
+        if bits is not None and bits != manifest.code_bits:
+            close = getattr(runner, "close", None)
+            if close is not None:
+                close()
+            raise ConfigError(f"{entry.path} in {str(directory)!r} gives {bits}-bit codes but its manifest says "
+                              f"{manifest.code_bits}: the file belongs to another export; re-export")
         return cls(manifest, directory, precision, runner, backend)
 
     def close(self) -> None:
@@ -131,6 +138,9 @@ class Encoder:
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the model on a preprocessed float32 NCHW batch: (+1/-1 codes, h), unpacked."""
+        if len(batch) == 0:  # a frame without faces: nothing to run
+            empty = np.zeros((0, self.bits), np.float32)
+            return empty, empty.copy()
         return self._runner.run(np.ascontiguousarray(batch, dtype=np.float32))
 
     def encode_preprocessed(self, batch: np.ndarray, *, return_h: bool = False):

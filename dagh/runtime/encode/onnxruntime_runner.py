@@ -42,6 +42,10 @@ class OnnxRunner:
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.batch_size = batch_size
+        shape = next((o.shape for o in self.session.get_outputs() if o.name == "codes"), None)
+        if shape is None or len(shape) != 2:
+            raise DaghError(f"{os.fspath(path)!r} is not a dagh model: it has no 'codes' output [N, bits]")
+        self.bits = shape[1] if isinstance(shape[1], int) else None  # None: a symbolic dimension
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes, hs = [], []

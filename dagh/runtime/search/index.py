@@ -131,7 +131,10 @@ class HammingIndex:
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove every code whose id is in ``ids``; returns how many were removed."""
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        ids = np.asarray(ids).reshape(-1)
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):  # 1.5 must not quietly remove id 1
+            raise DataError(f"ids must be integers, got {ids.dtype}")
+        ids = ids.astype(np.int64)
         with self._write_lock:
             keep = ~np.isin(self._ids[:self._size], ids)
             removed = int(self._size - keep.sum())
