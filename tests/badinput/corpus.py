@@ -7,6 +7,7 @@ the check in ``CHECKS``).
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -26,6 +27,7 @@ def png_header_only(width: int, height: int) -> bytes:
             + _png_chunk(b"IEND", b""))
 
 
+@functools.lru_cache(maxsize=4)
 def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     """A real decompression bomb: a valid all-black grayscale PNG, ~1 MB on disk, width*height bytes decoded."""
     compressor = zlib.compressobj(9)
