@@ -297,7 +297,7 @@ def build_engines(export_dir: str | os.PathLike, settings: EngineSettings,
                   log: Callable[[str], None] = print) -> tuple[Manifest, list[BuiltEngine]]:
     """dagh-engine: build, check and record the engines of an export directory (see the module docstring).
 
-    The manifest is verified first (sha256 of every file) and rewritten atomically last."""
+    The manifest is verified first (sha256 of every file); the directory is replaced whole at the end."""
     from dagh._optional import require
 
     directory = Path(export_dir)
@@ -306,8 +306,16 @@ def build_engines(export_dir: str | os.PathLike, settings: EngineSettings,
     trt = require("tensorrt", extra="tensorrt", purpose="dagh-engine")
     require("cuda.bindings.runtime", extra="tensorrt", purpose="dagh-engine (running the engines it checks)")
     log(f"TensorRT {trt.__version__}; building {len(plans)} engine{'s' if len(plans) != 1 else ''} in {directory}")
-    staged = build_plans(directory, manifest, plans, settings, log)
-    commit_engines(directory, manifest, staged, str(trt.__version__), log)
+    from dagh.fileio import updated_directory
+
+    cache = timing_cache_path(directory, settings)
+    # The export is changed as a whole: a linked copy gets the engines and the manifest, then replaces it in one
+    # step, so a crash (even kill -9) at any point leaves the old export or the new one, never a mix.
+    with updated_directory(directory) as work:
+        if cache.parent.resolve() == directory.resolve():
+            settings = dataclasses.replace(settings, timing_cache=str(work / cache.name))
+        staged = build_plans(work, manifest, plans, settings, log)
+        commit_engines(work, manifest, staged, str(trt.__version__), log)
     return manifest, staged.built
 
 
