@@ -104,6 +104,7 @@ class Recognizer:
         self.quality = quality if quality is not None else QualityGates(min_face=max(16.0, float(size)))
         self.template = encoder.preprocess.face_template
         self._lock = threading.Lock()
+        self._writer = threading.Lock()  # add / remove, one at a time; recognize takes no lock for the gallery
 
     @classmethod
     def open(cls, export_dir: str | os.PathLike, gallery: Any, *, detector: str | Detector = "retinaface",
@@ -188,10 +189,44 @@ class Recognizer:
         """The model-sized crop of ``detection``: landmark-aligned where possible, else by box."""
         return face_crop(rgb, detection, self.template, self.encoder.preprocess.size)
 
+    def add(self, codes: np.ndarray, ids: np.ndarray, names: list[str] | None = None) -> None:
+        """Enroll codes while recognizing: packed ``codes`` with new ``ids`` and their people's ``names``
+        (required when the gallery has names). Frames being recognized meanwhile see the gallery as it
+        was, or with all of these. The gallery file is not changed (dagh.runtime.append_gallery does that)."""
+        ids = np.asarray(ids).reshape(-1)
+        if self.labels is not None and (names is None or len(names) != len(ids)):
+            raise ConfigError(f"this gallery names its codes: pass names=, one per code ({len(ids)})")
+        if self.labels is None and names is not None:
+            raise ConfigError("this gallery has no names (a version-2 file): add codes without names=")
+        with self._writer:
+            present = np.intersect1d(self.index.ids, ids.astype(np.int64))
+            if len(present):
+                raise ConfigError(f"ids {present[:5].tolist()} are in the gallery already: an id names one code")
+            if self.labels is not None:
+                # names first, then the codes: a search that finds a new id finds its name
+                self.labels = {**self.labels, **{int(i): str(n) for i, n in zip(ids, names)}}
+            self.index.add(codes, ids)
+
+    def remove(self, *, names: list[str] | None = None, ids: list[int] | None = None) -> int:
+        """Forget people (every code of ``names``) or codes (``ids``) while recognizing; returns how many codes
+        went. Frames being recognized meanwhile see the gallery with or without all of them. The gallery file
+        is not changed (dagh.runtime.remove_from_gallery does that)."""
+        with self._writer:
+            drop = set() if ids is None else {int(i) for i in ids}
+            if names is not None:
+                if self.labels is None:
+                    raise ConfigError("this gallery has no names: remove its codes by ids=")
+                wanted, live = set(names), {int(i) for i in self.index.ids}
+                drop |= {i for i, name in self.labels.items() if name in wanted and i in live}
+            # The names stay: a search that started before the removal may still find these ids, and reads
+            # the names after it. (A few bytes a removed code; a re-added id takes its new name.)
+            return self.index.remove(np.fromiter(drop, np.int64, len(drop)))
+
     def identify(self, codes: np.ndarray) -> list[tuple[bool, str | None, int | None, int | None]]:
         """Packed codes -> per code (known, name, id, distance) under this recognizer's radius and decision."""
         k = VOTE_K if self.decision == "vote" else 1
         distances, ids = self.index.search(codes, k)
+        labels = self.labels  # read after the search: every id it found has its name here (see add / remove)
         out = []
         for d_row, i_row in zip(distances, ids):
             if i_row[0] < 0:  # an empty gallery
@@ -199,17 +234,17 @@ class Recognizer:
                 continue
             best_d, best_id = int(d_row[0]), int(i_row[0])
             if self.decision == "vote":
-                best_id, best_d = self._vote(d_row, i_row)
-            name = self.labels.get(best_id) if self.labels else None
+                best_id, best_d = self._vote(d_row, i_row, labels)
+            name = labels.get(best_id) if labels else None
             out.append((best_d <= self.radius, name, best_id, best_d))
         return out
 
-    def _vote(self, d_row: np.ndarray, i_row: np.ndarray) -> tuple[int, int]:
+    def _vote(self, d_row: np.ndarray, i_row: np.ndarray, labels: dict[int, str] | None) -> tuple[int, int]:
         """The (id, distance) of the best code of the person most of the codes within the radius name."""
         within = [(int(d), int(i)) for d, i in zip(d_row, i_row) if i >= 0 and d <= self.radius]
         if not within:
             return int(i_row[0]), int(d_row[0])
-        person = (lambda i: self.labels.get(i, i)) if self.labels else (lambda i: i)
+        person = (lambda i: labels.get(i, i)) if labels else (lambda i: i)
         votes: dict[Any, list[tuple[int, int]]] = {}
         for d, i in within:
             votes.setdefault(person(i), []).append((d, i))

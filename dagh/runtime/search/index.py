@@ -81,6 +81,7 @@ class HammingIndex:
         self._write_lock = threading.Lock()
         self._backend = make_backend(backend, self.bits)
         self._mirror = None
+        self._generation = 0
         self._published = _Snapshot(self._columns, 0, self._ids)
 
     # -- gallery ---------------------------------------------------------------
@@ -174,6 +175,13 @@ class HammingIndex:
         """Make the gallery as it now stands what new searches see (called with the write lock held)."""
         # One reference assignment: a search reads a consistent snapshot without taking the lock.
         self._published = _Snapshot(self._columns, self._size, self._ids[:self._size], self._mirror)
+        self._generation += 1
+
+    @property
+    def generation(self) -> int:
+        """How many times the gallery has changed. A search sees the gallery of a generation between the
+        values read just before and just after it (the same one where nothing changed meanwhile)."""
+        return self._generation
 
     def _snapshot(self) -> _Snapshot:
         return self._published
