@@ -138,6 +138,15 @@ def test_encoder_encode_arrays_and_objects(world, value, expect):
     refused(lambda: Encoder.open(world["export"]).encode(value), expect)
 
 
+def test_awkward_but_valid_images_encode(world, tmp_path):
+    """16-bit, 1-bit, palette, CMYK, RGBA, EXIF-rotated, animated: each decodes and encodes."""
+    from dagh.runtime import Encoder
+
+    good = [path for path, expect in make_images(tmp_path).values() if expect == "rgb"]
+    assert len(good) == 9
+    assert Encoder.open(world["export"]).encode(good).shape == (9, 3)
+
+
 def test_encoder_encode_of_no_images_is_no_codes(world):
     from dagh.runtime import Encoder
 

@@ -106,9 +106,12 @@ def test_a_truncated_checkpoint(checkpoint, tmp_path):
     cli("eval", [tmp_path / "cut.pt"], "not a dagh checkpoint")
 
 
-def test_a_checkpoint_of_another_length_to_resume(checkpoint, tmp_path):
+def test_a_checkpoint_of_another_length_or_architecture_to_resume(checkpoint, tmp_path):
     cli("train", ["--resume", checkpoint, "--bits", 48, "-o", tmp_path / "m.pt", "--epochs", 1, "--no-eval",
                   "--quiet"], "12-bit")
+    cli("train", ["--resume", checkpoint, "--model", "ddh", "--bits", 12, "-o", tmp_path / "m.pt", "--epochs", 1,
+                  "--no-eval", "--quiet"], "different architecture")
+    assert not (tmp_path / "m.pt").exists()
 
 
 @pytest.mark.parametrize("calib, expect", [
