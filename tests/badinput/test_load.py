@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-DURATION_S = 3.0
+DURATION_S = 2.0
 SEARCHERS = 3
 
 
@@ -33,20 +33,32 @@ def _writer(index, states, stop, rng, bits, on_add=None, on_remove=None):
         states[index.generation] = (index.packed_codes(), index.ids)
 
 
+_REFERENCES: dict = {}
+
+
 def _serial(bits, state, queries, k):
+    """A serial search of ``state`` (packed codes, ids) with the numpy reference backend."""
     from dagh.runtime import HammingIndex
 
-    codes, ids = state
-    reference = HammingIndex(bits, backend="numpy")
-    if len(ids):
-        reference.add(codes, ids)
-    return reference.search(queries, k)
+    key = id(state)
+    if key not in _REFERENCES:
+        codes, ids = state
+        reference = HammingIndex(bits, backend="numpy")
+        if len(ids):
+            reference.add(codes, ids)
+        _REFERENCES[key] = (state, reference)  # the state is kept alive with it: its id stays unique
+    return _REFERENCES[key][1].search(queries, k)
 
 
-def _run(threads, duration):
+def _run(threads, duration, records, states, most_s=60.0):
+    """Start the threads; return after ``duration`` once there are 100 results over 20 changes (a cold numba
+    cache compiles the kernels on the first calls), or after ``most_s``."""
     for thread in threads:
         thread.start()
+    began = time.monotonic()
     time.sleep(duration)
+    while (len(records) < 100 or max(states) - min(states) < 20) and time.monotonic() - began < most_s:
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
@@ -57,6 +69,10 @@ def test_hamming_index_searches_while_the_gallery_changes(backend):
     rng = np.random.default_rng(0)
     index = HammingIndex(bits, backend=backend)
     index.add(rng.integers(0, 256, (500, 6), dtype=np.uint8), np.arange(500))
+    for nq in range(1, 8):  # compile the kernels first (a cold numba cache takes seconds a kernel)
+        index.search(rng.integers(0, 256, (nq, 6), dtype=np.uint8), k)
+    index.add(rng.integers(0, 256, (3, 6), dtype=np.uint8), np.arange(500, 503))
+    index.remove(np.arange(500, 503))
     states = {index.generation: (index.packed_codes(), index.ids)}
     stop, errors, records = threading.Event(), [], []
 
@@ -73,7 +89,7 @@ def test_hamming_index_searches_while_the_gallery_changes(backend):
 
     writer = threading.Thread(target=_writer, args=(index, states, stop, np.random.default_rng(1), bits))
     threads = [writer] + [threading.Thread(target=searcher, args=(s,)) for s in range(SEARCHERS)]
-    _run(threads, DURATION_S)
+    _run(threads, DURATION_S, records, states)
     stop.set()
     for thread in threads:
         thread.join()
@@ -86,8 +102,8 @@ def test_hamming_index_searches_while_the_gallery_changes(backend):
                    and np.array_equal(distances, serial[0]) for g in candidates), \
             f"no generation in {before}..{after} gives this result"
     changes = max(states) - min(states)
-    assert len(records) > 100 and changes > 20, (len(records), changes)
-    print(f"{backend}: {len(records)} searches on {SEARCHERS} threads in {DURATION_S:.0f} s while the gallery "
+    assert len(records) >= 100 and changes >= 20, (len(records), changes)
+    print(f"{backend}: {len(records)} searches on {SEARCHERS} threads in {DURATION_S:.0f}+ s while the gallery "
           f"changed {changes} times; {spanning} searches overlapped a change; all equal a serial search")
 
 
@@ -129,7 +145,7 @@ def test_recognizer_recognizes_while_people_are_enrolled_and_removed(export_dir)
     writer = threading.Thread(target=_writer, args=(recognizer.index, states, stop, np.random.default_rng(3), bits,
                                                     add, remove))
     threads = [writer] + [threading.Thread(target=watcher, args=(s,)) for s in range(SEARCHERS)]
-    _run(threads, DURATION_S)
+    _run(threads, DURATION_S, records, states)
     stop.set()
     for thread in threads:
         thread.join()
@@ -147,8 +163,8 @@ def test_recognizer_recognizes_while_people_are_enrolled_and_removed(export_dir)
                    and match.name == names[want_id])
         assert ok, f"frame {which}: {match} is no serial result of generations {before}..{after}"
     changes = max(states) - min(states)
-    assert len(records) > 50 and changes > 20, (len(records), changes)
-    print(f"recognizer: {len(records)} frames on {SEARCHERS} threads in {DURATION_S:.0f} s while people were "
+    assert len(records) >= 100 and changes >= 20, (len(records), changes)
+    print(f"recognizer: {len(records)} frames on {SEARCHERS} threads in {DURATION_S:.0f}+ s while people were "
           f"enrolled and removed {changes} times; every match equals a serial search")
 
 
