@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from dagh.cli._common import echo_err, handle_errors
 
@@ -19,7 +20,7 @@ PRECISION = click.option("--precision", default="fp32", show_default=True,
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main():
-    """Galleries of known people: codes with ids and names, in a .dgal file.
+    """Galleries of known people: codes with ids and names, in a .dgal file or a Milvus collection.
 
     \b
     Example:
@@ -27,6 +28,8 @@ def main():
       dagh-gallery list people.dgal
       dagh-gallery identify people.dgal frame.jpg --export runs/demo/export
       dagh-gallery remove people.dgal alice
+      dagh-gallery push people.dgal milvus:central.db#all      # into Milvus (Lite file or server)
+      dagh-gallery identify milvus:central.db#all frame.jpg --export runs/demo/export
     """
 
 
@@ -153,7 +156,7 @@ def list_(gallery, as_json):
 
 
 @main.command()
-@click.argument("gallery", type=click.Path(dir_okay=False, exists=True))
+@click.argument("gallery")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
 @EXPORT
 @DETECTOR
@@ -163,7 +166,10 @@ def list_(gallery, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
 @handle_errors
 def identify(gallery, images, export_dir, detector, precision, radius, as_json):
-    """Who is in each of IMAGES: per face its name, or unknown, or why it is unusable."""
+    """Who is in each of IMAGES: per face its name, or unknown, or why it is unusable.
+
+    GALLERY is a .dgal file or a Milvus collection, milvus:URI#COLLECTION.
+    """
     from dagh.runtime.recognizer import Recognizer
 
     with Recognizer.open(export_dir, gallery, detector=detector, radius=radius, precision=precision) as rec:
@@ -181,6 +187,83 @@ def identify(gallery, images, export_dir, detector, precision, radius, as_json):
                 told = m.label if not m.usable or not m.known else f"{m.name if m.name is not None else m.id}"
                 distance = "" if m.distance is None else f" (distance {m.distance}, radius {rec.radius})"
                 click.echo(f"{image}: [{where}] {told}{distance}")
+
+
+def _milvus_target(target: str):
+    from dagh.runtime.gallery.milvus import parse_gallery_uri
+
+    parsed = parse_gallery_uri(target)
+    if parsed is None:
+        from dagh.errors import ConfigError
+
+        raise ConfigError(f"{target!r} is not a Milvus gallery: write milvus:URI#COLLECTION, e.g. "
+                          "milvus:people.db#site_a (Milvus Lite) or milvus:http://milvus:19530#all")
+    return parsed
+
+
+@main.command()
+@click.argument("gallery", type=click.Path(dir_okay=False, exists=True))
+@click.argument("target")
+@click.option("--site", default="", help="Site or camera name stored with every code pushed (to filter by).")
+@handle_errors
+def push(gallery, target, site):
+    """Copy GALLERY (.dgal) into the Milvus collection TARGET (milvus:URI#COLLECTION).
+
+    Codes already there are skipped (their codes must match), so pushing twice
+    adds nothing and a push cut short resumes where it stopped.
+
+    \b
+    Example:
+      dagh-gallery push people.dgal milvus:central.db#all --site gate-1
+      dagh-gallery push people.dgal milvus:http://milvus:19530#all
+    """
+    from dagh.errors import DataError
+    from dagh.runtime.gallery.file import load_gallery
+    from dagh.runtime.gallery.milvus import MilvusGallery
+
+    local = load_gallery(gallery)
+    uri, collection = _milvus_target(target)
+    codes, ids = np.asarray(local.codes), np.asarray(local.ids)
+    labels = list(local.labels) if local.labels is not None else None
+    with MilvusGallery.open(uri, collection, local.bits) as remote:
+        there = remote.holding(ids)
+        stored = remote.fetch(there)
+        by_id = {int(i): row for i, row in zip(ids, codes)}
+        differ = [i for i in there if stored[int(i)] != by_id[int(i)].tobytes()]
+        if differ:
+            raise DataError(f"{len(differ)} ids of {gallery} hold other codes in {target} (e.g. id {differ[0]}): "
+                            "two galleries use the same ids; give one of them new ids before pushing")
+        new = ~np.isin(ids, there)
+        remote.add(codes[new], ids[new], labels=[labels[i] for i in np.flatnonzero(new)] if labels else None,
+                   site=site)
+        total = len(remote)
+    click.echo(f"{target}: pushed {int(new.sum())} new codes of {gallery} ({len(there)} were there already); "
+               f"{total} codes in all")
+
+
+@main.command()
+@click.argument("target")
+@click.argument("gallery", type=click.Path(dir_okay=False))
+@click.option("--bits", required=True, type=click.IntRange(1, 32768), help="The code length of the collection.")
+@handle_errors
+def pull(target, gallery, bits):
+    """Copy the Milvus collection TARGET (milvus:URI#COLLECTION) into GALLERY (.dgal), written atomically.
+
+    \b
+    Example:
+      dagh-gallery pull milvus:central.db#all site.dgal --bits 48
+    """
+    from dagh.runtime.gallery.file import save_gallery
+    from dagh.runtime.gallery.milvus import MilvusGallery
+
+    uri, collection = _milvus_target(target)
+    with MilvusGallery.open(uri, collection, bits, create=False) as remote:
+        codes, ids, labels = remote.rows()
+    named = all(labels)
+    if not named and any(labels):
+        echo_err(f"some codes of {target} have no name: {gallery} is written without names")
+    save_gallery(gallery, codes, ids, bits, labels=labels if named and labels else None)
+    click.echo(f"{gallery}: {len(ids)} codes of {bits} bits from {target}")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,8 @@ class Recognizer:
              radius: int | None = None, precision: str = "fp32", backend: str = "auto",
              index_backend: str = "cpu", quality: QualityGates | None = None, decision: Decision = "best",
              track: bool = False) -> Recognizer:
-        """A recognizer for the model in ``export_dir`` and ``gallery`` (a .dgal path or a loaded Gallery).
+        """A recognizer for the model in ``export_dir`` and ``gallery``: a .dgal path, a loaded Gallery,
+        ``milvus:URI#COLLECTION`` or a MilvusGallery (searched in Milvus, names fetched with the results).
 
         ``radius``: the largest Hamming distance still called known. Defaults to the export's measured
         radius (manifest.open_set). ``detector``: a registered name or a Detector. ``track``: follow
@@ -119,9 +120,13 @@ class Recognizer:
         """
         from dagh.runtime.encode.encoder import Encoder
         from dagh.runtime.gallery.file import load_gallery
+        from dagh.runtime.gallery.milvus import MilvusGallery, parse_gallery_uri
 
         encoder = Encoder.open(export_dir, precision=precision, backend=backend)
-        if isinstance(gallery, (str, os.PathLike)):
+        milvus = parse_gallery_uri(gallery) if isinstance(gallery, str) else None
+        if milvus is not None:
+            gallery = MilvusGallery.open(milvus[0], milvus[1], encoder.bits, create=False)
+        elif isinstance(gallery, (str, os.PathLike)):
             gallery = load_gallery(Path(gallery), bits=encoder.bits)
         if gallery.bits != encoder.bits:
             raise ConfigError(f"the gallery holds {gallery.bits}-bit codes, the model makes {encoder.bits}-bit "
@@ -136,13 +141,16 @@ class Recognizer:
                                   f"{open_set.target_far:g} on {open_set.identities} (its impostors are too "
                                   "close): train it further, re-export with a larger --target-far, or pass radius=")
             radius = open_set.radius
-        labels = None
-        if getattr(gallery, "labels", None) is not None:
-            labels = {int(i): name for i, name in zip(gallery.ids, gallery.labels)}
         found = open_detector(detector) if isinstance(detector, str) else detector
         from dagh.runtime.track import Tracker
 
-        index = gallery.to_index(index_backend)
+        if isinstance(gallery, MilvusGallery):  # searched where it lives; names fetched with the results
+            index, labels = gallery, gallery.labels
+        else:
+            labels = None
+            if getattr(gallery, "labels", None) is not None:
+                labels = {int(i): name for i, name in zip(gallery.ids, gallery.labels)}
+            index = gallery.to_index(index_backend)
         if len(index):  # load the compiled search now, not on the first frame (~50 ms from numba's cache)
             index.search(np.zeros((1, (encoder.bits + 7) // 8), np.uint8), 1)
         return cls(encoder, index, labels, found, radius, quality=quality,
@@ -194,10 +202,13 @@ class Recognizer:
         (required when the gallery has names). Frames being recognized meanwhile see the gallery as it
         was, or with all of these. The gallery file is not changed (dagh.runtime.append_gallery does that)."""
         ids = np.asarray(ids).reshape(-1)
-        if self.labels is not None and (names is None or len(names) != len(ids)):
+        if self.labels is not None and (names is None or len(names) != len(ids)):  # names required
             raise ConfigError(f"this gallery names its codes: pass names=, one per code ({len(ids)})")
         if self.labels is None and names is not None:
             raise ConfigError("this gallery has no names (a version-2 file): add codes without names=")
+        if not isinstance(self.labels, (dict, type(None))):  # a Milvus gallery keeps names beside the codes
+            self.index.add(codes, ids, labels=names)
+            return
         with self._writer:
             present = np.intersect1d(self.index.ids, ids.astype(np.int64))
             if len(present):

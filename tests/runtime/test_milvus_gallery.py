@@ -157,3 +157,78 @@ def test_a_lost_collection_is_not_recreated_empty(tmp_path, full_db):
     shutil.copy(f"{full_db}{RECORD_SUFFIX}", f"{moved}{RECORD_SUFFIX}")
     with pytest.raises(MilvusGalleryError, match="is gone but dagh's record says it held codes"):
         MilvusGallery.open(moved, "faces", bits=64)
+
+
+# -- sync between .dgal files and Milvus, and the recognizer on Milvus ---------------------------------
+def _cli(args):
+    from click.testing import CliRunner
+
+    from dagh.cli.gallery import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_push_is_idempotent_and_resumes_and_pull_gives_the_gallery_back(tmp_path):
+    from dagh.runtime import load_gallery, save_gallery
+
+    rng = np.random.default_rng(5)
+    codes, ids = rng.integers(0, 256, (300, 6), dtype=np.uint8), np.arange(300) + 1000
+    names = [f"person{i % 11}" for i in range(300)]
+    save_gallery(tmp_path / "site.dgal", codes, ids, 48, labels=names)
+    target = f"milvus:{tmp_path / 'central.db'}#all"
+    # a push cut short: the first 120 codes are in Milvus already
+    with MilvusGallery.open(tmp_path / "central.db", "all", bits=48) as partial:
+        partial.add(codes[:120], ids[:120], labels=names[:120])
+    first = _cli(["push", tmp_path / "site.dgal", target, "--site", "gate-1"])
+    assert first.exit_code == 0, first.output
+    assert "pushed 180 new codes" in first.output and "(120 were there already); 300 codes in all" in first.output
+    again = _cli(["push", tmp_path / "site.dgal", target])
+    assert again.exit_code == 0 and "pushed 0 new codes" in again.output and "300 codes in all" in again.output
+    pulled = _cli(["pull", target, tmp_path / "back.dgal", "--bits", 48])
+    assert pulled.exit_code == 0, pulled.output
+    back = load_gallery(tmp_path / "back.dgal")
+    assert np.array_equal(back.ids, ids) and np.array_equal(back.codes, codes) and list(back.labels) == names
+    # another gallery reusing the ids with other codes is refused, nothing sent
+    save_gallery(tmp_path / "other.dgal", codes[::-1].copy(), ids, 48, labels=names)
+    clash = _cli(["push", tmp_path / "other.dgal", target])
+    assert clash.exit_code == 2 and "hold other codes" in clash.output
+    assert len(MilvusGallery.open(tmp_path / "central.db", "all", bits=48)) == 300
+    bad = _cli(["push", tmp_path / "site.dgal", "central.db"])
+    assert bad.exit_code == 2 and "milvus:URI#COLLECTION" in bad.output
+
+
+def test_the_recognizer_identifies_from_milvus_as_from_the_file(tmp_path, export_dir):
+    from dagh.runtime import Recognizer, save_gallery
+
+    rng = np.random.default_rng(6)
+    crops = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    with Recognizer.open(export_dir, _empty_gallery(), detector="whole-image", radius=4) as probe:
+        codes = probe.encoder.encode(crops)
+    names = [f"p{i}" for i in range(8)]
+    save_gallery(tmp_path / "g.dgal", codes, np.arange(8), 24, labels=names)
+    assert _cli(["push", tmp_path / "g.dgal", f"milvus:{tmp_path / 'm.db'}#faces"]).exit_code == 0
+    frames = [crops[i] for i in range(8)] + [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)]
+    with Recognizer.open(export_dir, tmp_path / "g.dgal", detector="whole-image", radius=4) as local, \
+            Recognizer.open(export_dir, f"milvus:{tmp_path / 'm.db'}#faces", detector="whole-image",
+                            radius=4) as central:
+        for frame in frames:
+            a, b = local.recognize(frame, color_order="RGB")[0], central.recognize(frame, color_order="RGB")[0]
+            assert (a.known, a.name, a.id, a.distance) == (b.known, b.name, b.id, b.distance)
+        expected = local.recognize(crops[3], color_order="RGB")[0]
+        central.add(rng.integers(0, 256, (1, 3), dtype=np.uint8), [99], ["newcomer"])
+        assert len(central.index) == 9 and central.labels.get(99) == "newcomer"
+    from PIL import Image
+
+    Image.fromarray(crops[3]).save(tmp_path / "face.png")
+    result = _cli(["identify", f"milvus:{tmp_path / 'm.db'}#faces", tmp_path / "face.png", "--export", export_dir,
+                   "--detector", "whole-image", "--radius", 4])
+    assert result.exit_code == 0 and f"] {expected.name} (distance {expected.distance}," in result.output, result.output
+    result = _cli(["identify", f"milvus:{tmp_path / 'm.db'}#faces", tmp_path / "g.dgal", "--export", export_dir,
+                   "--detector", "whole-image", "--radius", 4])
+    assert result.exit_code == 2 and "g.dgal" in result.output  # a .dgal is not an image: said so, exit 2
+
+
+def _empty_gallery():
+    from dagh.runtime.gallery.file import Gallery
+
+    return Gallery(bits=24, codes=np.zeros((0, 3), np.uint8), ids=np.zeros(0, np.int64), labels=[])

@@ -44,6 +44,22 @@ RECORD_SUFFIX = ".dagh-gallery.json"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
+SCHEME = "milvus:"
+
+
+def parse_gallery_uri(spec: str) -> tuple[str, str] | None:
+    """``milvus:URI#COLLECTION`` -> (URI, COLLECTION); None for anything else (a .dgal path).
+
+    ``milvus:people.db#site_a`` is a Milvus Lite file; ``milvus:http://host:19530#all`` a server."""
+    if not isinstance(spec, str) or not spec.startswith(SCHEME):
+        return None
+    uri, _, collection = spec[len(SCHEME):].rpartition("#")
+    if not uri or not collection:
+        raise ConfigError(f"{spec!r}: a Milvus gallery is milvus:URI#COLLECTION, e.g. milvus:people.db#site_a or "
+                          "milvus:http://milvus:19530#all")
+    return uri, collection
+
+
 class MilvusGalleryError(DaghError):
     """A Milvus gallery is unreachable, corrupt, changed behind dagh's back, or was given bad data."""
 
@@ -156,16 +172,40 @@ class MilvusGallery:
 
     def ids(self) -> np.ndarray:
         """Every id in the collection (read page by page)."""
+        return np.asarray([row["id"] for row in self._rows(["id"])], np.int64)
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Everything in the collection, ordered by id: (packed codes, ids, labels)."""
+        rows = sorted(self._rows(["id", "code", "label"]), key=lambda row: row["id"])
+        return (np.asarray([np.frombuffer(_code_bytes(r["code"]), np.uint8) for r in rows], np.uint8)
+                .reshape(len(rows), self.row_bytes), np.asarray([r["id"] for r in rows], np.int64),
+                [r["label"] for r in rows])
+
+    def fetch(self, ids: np.ndarray) -> dict[int, bytes]:
+        """The packed code of each of ``ids`` the collection holds."""
+        out = {}
+        for start in range(0, len(ids), MAX_LIMIT):
+            chunk = ", ".join(str(int(i)) for i in ids[start:start + MAX_LIMIT])
+            for row in self._call(self.client.query, self.collection, filter=f"id in [{chunk}]",
+                                  output_fields=["id", "code"]):
+                out[int(row["id"])] = _code_bytes(row["code"])
+        return out
+
+    def holding(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` the collection holds (sorted)."""
+        return self._present(np.asarray(ids, np.int64).reshape(-1))
+
+    def _rows(self, fields: list[str]) -> list[dict]:
         out = []
         iterator = self._call(self.client.query_iterator, self.collection, batch_size=MAX_LIMIT, filter="",
-                              output_fields=["id"])
+                              output_fields=fields)
         while True:
             page = iterator.next()
             if not page:
                 break
-            out.extend(row["id"] for row in page)
+            out.extend(page)
         iterator.close()
-        return np.asarray(out, np.int64)
+        return out
 
     def add(self, codes: np.ndarray, ids: np.ndarray, labels: list[str] | None = None,
             site: str = "") -> None:
@@ -422,6 +462,11 @@ def _check_lite_file(path: Path, create: bool) -> None:
                                      "restore it, or delete it to start an empty gallery")
     elif not create:
         raise MilvusGalleryError(f"Milvus Lite database {str(path)!r} does not exist")
+
+
+def _code_bytes(value: Any) -> bytes:
+    """pymilvus returns a binary vector as bytes or as a list of one bytes."""
+    return bytes(value[0] if isinstance(value, list) else value)
 
 
 def _first_line(exc: BaseException) -> str:
