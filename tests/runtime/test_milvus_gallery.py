@@ -232,3 +232,15 @@ def _empty_gallery():
     from dagh.runtime.gallery.file import Gallery
 
     return Gallery(bits=24, codes=np.zeros((0, 3), np.uint8), ids=np.zeros(0, np.int64), labels=[])
+
+
+def test_search_by_site(db):
+    codes = np.array([[0, 0], [0, 1], [0, 3]], np.uint8)
+    with MilvusGallery.open(db, "sites", bits=16) as gallery:
+        gallery.add(codes[:2], [1, 2], site="gate-1")
+        gallery.add(codes[2:], [3], site="lobby")
+        assert gallery.search(codes[:1], 3)[1].tolist() == [[1, 2, 3]]
+        assert gallery.search(codes[:1], 3, site="lobby")[1].tolist() == [[3, -1, -1]]
+        assert [ids.tolist() for _, ids in gallery.range_search(codes[:1], 16, site="gate-1")] == [[1, 2]]
+        with pytest.raises(DaghError, match="site"):
+            gallery.search(codes[:1], 3, site='x" or id > 0 or site == "')

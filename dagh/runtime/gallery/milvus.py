@@ -38,6 +38,7 @@ from dagh.errors import ConfigError, DaghError, DataError
 INDEXES = ("BIN_FLAT", "BIN_IVF_FLAT")
 MAX_LIMIT = 16_384              # Milvus' largest k (and range-search page)
 MESSAGE_BYTES = 48 << 20        # a batch's payload, under Milvus' 64 MB per insert
+BATCH_ROWS = 50_000
 LABEL_BYTES = 256
 SITE_BYTES = 64
 RECORD_SUFFIX = ".dagh-gallery.json"
@@ -214,17 +215,20 @@ class MilvusGallery:
         labels = [""] * len(ids) if labels is None else [str(v) for v in labels]
         if len(labels) != len(ids):
             raise DataError(f"{len(ids)} codes but {len(labels)} labels")
+        if not isinstance(site, str) or not re.fullmatch(r"[\w.:@/ -]{0,64}", site):
+            raise DataError(f"site {site!r}: up to 64 letters, digits and . : @ / - _ or spaces")
         for value, limit, what in [(v, LABEL_BYTES, "label") for v in labels] + [(site, SITE_BYTES, "site")]:
             if len(value.encode("utf-8")) > limit:
                 raise DataError(f"{what} {value[:40]!r}... is longer than {limit} bytes of UTF-8")
-        present = self._present(ids)
+        if not len(ids):
+            return
+        present = self._present(ids) if len(self) else ids[:0]  # into an empty collection: nothing to ask
         if len(present):
             raise DataError(f"ids {present[:5].tolist()} are in gallery {self.collection!r} already: an id names "
                             "one code (push skips the ones it holds)")
-        if not len(ids):
-            return
         per_row = self.row_bytes + 8 + max(len(v.encode()) for v in labels) + len(site.encode()) + 64
-        step = max(1, MESSAGE_BYTES // per_row)
+        # under the 64 MB message limit, and at most BATCH_ROWS (pymilvus 3 inserts 1M codes in ~25 s so)
+        step = max(1, min(MESSAGE_BYTES // per_row, BATCH_ROWS))
         for start in range(0, len(ids), step):
             part = slice(start, start + step)
             rows = [{"id": int(i), "code": c.tobytes(), "label": label, "site": site}
@@ -253,8 +257,10 @@ class MilvusGallery:
         write()
         self._record.write({"bits": record["bits"], **after})
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest codes of each query: (distances int32 [nq, k], ids int64 [nq, k]), -1 padded."""
+    def search(self, queries: np.ndarray, k: int, *, site: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest codes of each query: (distances int32 [nq, k], ids int64 [nq, k]), -1 padded.
+
+        ``site``: only codes added with that site (a camera, a building)."""
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_LIMIT:
             raise ConfigError(f"k must be an integer in 1..{MAX_LIMIT} (Milvus' limit), got {k!r}")
         queries = self._packed(queries, "queries")
@@ -262,15 +268,16 @@ class MilvusGallery:
         ids = np.full((len(queries), int(k)), -1, np.int64)
         if not len(queries):
             return distances, ids
-        hits = self._search(queries, int(k), {"metric_type": "HAMMING", "params": {"nprobe": self.nprobe}})
+        hits = self._search(queries, int(k), {"metric_type": "HAMMING", "params": {"nprobe": self.nprobe}}, site)
         for row, found in enumerate(hits):
             for col, hit in enumerate(found):
                 distances[row, col], ids[row, col] = int(hit["distance"]), int(hit["id"])
                 self.labels.remember(int(hit["id"]), hit["entity"].get("label"))
         return distances, ids
 
-    def range_search(self, queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Every code within ``radius`` bits of each query, nearest first."""
+    def range_search(self, queries: np.ndarray, radius: int, *,
+                     site: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every code within ``radius`` bits of each query, nearest first (``site``: as in search)."""
         if not isinstance(radius, (int, np.integer)) or radius < 0:
             raise ConfigError(f"radius must be a non-negative integer, got {radius!r}")
         queries = self._packed(queries, "queries")
@@ -280,7 +287,7 @@ class MilvusGallery:
         params = {"metric_type": "HAMMING", "params": {"nprobe": self.nprobe, "radius": int(radius) + 1,
                                                        "range_filter": 0}}
         out = []
-        for found in self._search(queries, MAX_LIMIT, params):
+        for found in self._search(queries, MAX_LIMIT, params, site):
             if len(found) >= MAX_LIMIT:
                 raise MilvusGalleryError(f"{MAX_LIMIT} or more codes lie within {radius} bits of a query (Milvus' "
                                          "limit per search): use a smaller radius, or search(k=...)")
@@ -300,9 +307,14 @@ class MilvusGallery:
         self.close()
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _search(self, queries: np.ndarray, limit: int, params: dict) -> list:
+    def _search(self, queries: np.ndarray, limit: int, params: dict, site: str | None = None) -> list:
+        where = ""
+        if site is not None:
+            if not isinstance(site, str) or not re.fullmatch(r"[\w.:@/ -]{0,64}", site):
+                raise ConfigError(f"site {site!r}: up to 64 letters, digits and . : @ / - _ or spaces")
+            where = f'site == "{site}"'
         return self._call(self.client.search, self.collection, data=[q.tobytes() for q in queries], limit=limit,
-                          output_fields=["label"], search_params=params, anns_field="code")
+                          filter=where, output_fields=["label"], search_params=params, anns_field="code")
 
     def _present(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` the collection holds."""
