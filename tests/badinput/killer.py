@@ -5,8 +5,8 @@
 POINT names a call inside the write: ``write`` (the K-th write into the file being written: half its
 bytes go out, then the kill, as a write cut short), ``write-before`` (the K-th write not made),
 ``fsync``, ``replace``, ``exchange`` (before the K-th call), ``replace-after``, ``exchange-after``
-(right after it), ``rmtree`` (before removing the old copy), ``step`` (before the K-th call of the
-scenario's own mid-work function). A process killed there exits by SIGKILL; one whose write has
+(right after it), ``rmtree`` (before removing the old copy), ``step`` / ``step-after`` (before / after
+the K-th call of the scenario's own mid-work function; for ``push``, the Milvus record's writes). A process killed there exits by SIGKILL; one whose write has
 fewer than K such calls finishes normally. Nothing here is imported by dagh: the hooks are patched
 in from outside.
 """
@@ -122,10 +122,15 @@ def main() -> None:
                     "engine": fileio}.get(scenario, fileio)
     if point in ("write", "write-before"):
         arm_writes(write_module, counter, half=point == "write")
-    elif point == "step":
+    elif point in ("step", "step-after"):
         owner, name = {"export": ("dagh.export.pipeline", "_verification"),
-                       "engine": ("dagh.export.engines", "check_engine")}[scenario]
-        arm(sys.modules.get(owner) or __import__(owner, fromlist=["_"]), name, counter)
+                       "engine": ("dagh.export.engines", "check_engine"),
+                       "push": ("dagh.runtime.gallery.milvus", "_SidecarRecord.write")}[scenario]
+        module = __import__(owner, fromlist=["_"])
+        if "." in name:  # a method: patch it on its class
+            cls_name, name = name.split(".")
+            module = getattr(module, cls_name)
+        arm(module, name, counter, after=point == "step-after")
     else:
         base = point.removesuffix("-after")
         owner, name = targets[base]
@@ -154,6 +159,10 @@ def main() -> None:
         from dagh.export.engines import EngineSettings, build_engines
 
         build_engines(spec["path"], EngineSettings(), log=lambda m: None)
+    elif scenario == "push":
+        from dagh.cli.gallery import main as gallery_cli
+
+        gallery_cli(["push", spec["path"], spec["target"]], standalone_mode=False)
     else:
         raise SystemExit(f"unknown scenario {scenario!r}")
 

@@ -152,3 +152,44 @@ def test_dagh_engine_killed(tmp_path, export_dir):
     summary = tally(outcomes)
     assert sum(rc == KILLED for _, _, rc, _ in outcomes) >= 5 and {"old", "new"} <= {s for *_, s in outcomes}, summary
     print(f"dagh-engine: {summary}")
+
+
+def _child(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (Milvus Lite lets one process at a time open a file, and keeps it
+    open until that process ends) and return what it printed."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_dagh_gallery_push_killed(tmp_path):
+    """A push into Milvus Lite killed around its two-phase record: the next open settles it (old or new),
+    and pushing again completes it."""
+    pytest.importorskip("pymilvus", reason="pymilvus and milvus-lite are not installed (dagh[milvus])")
+    from dagh.runtime import save_gallery
+
+    rng = np.random.default_rng(4)
+    codes, ids = rng.integers(0, 256, (300, 6), dtype=np.uint8), np.arange(300)
+    save_gallery(tmp_path / "site.dgal", codes, ids, 48, labels=[f"p{i % 5}" for i in range(300)])
+    opened = "from dagh.runtime.gallery.milvus import MilvusGallery; g = MilvusGallery.open({db!r}, 'all', bits=48); "
+    outcomes = []
+    for n, (point, k) in enumerate([("step", 1), ("step-after", 1), ("step", 2), ("step-after", 2), ("step", 9)]):
+        db = str(tmp_path / f"central{n}.db")
+        _child(opened.format(db=db) + "from dagh.runtime import load_gallery; s = load_gallery("
+               f"{str(tmp_path / 'site.dgal')!r}); g.add(s.codes[:100], s.ids[:100], labels=s.labels[:100]); "
+               "print(len(g))")  # the old state: a third of the site pushed before
+        rc = run_killed("push", point, k, {"path": str(tmp_path / "site.dgal"), "target": f"milvus:{db}#all"})
+        count = int(_child(opened.format(db=db) + "print(len(g))"))  # verified against its record, settled
+        state = {100: "old", 300: "new"}.get(count, "?")
+        assert state != "?", (point, k, count)
+        if rc == 0:
+            assert state == "new"
+        again = run_killed("push", "step", 99, {"path": str(tmp_path / "site.dgal"), "target": f"milvus:{db}#all"})
+        assert again == 0 and _child(opened.format(db=db) + "print(sorted(g.ids().tolist()) == list(range(300)))") \
+            == "True"
+        outcomes.append((point, k, rc, state))
+    summary = tally(outcomes)
+    assert [rc for _, _, rc, _ in outcomes] == [KILLED] * 4 + [0], summary
+    print(f"dagh-gallery push: {summary}")
