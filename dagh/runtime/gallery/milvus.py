@@ -139,7 +139,9 @@ class MilvusGallery:
         params = client.prepare_index_params()
         extra = {"nlist": int(nlist)} if index == "BIN_IVF_FLAT" else {}
         params.add_index("code", index_type=index, metric_type="HAMMING", params=extra)
-        self._call(client.create_collection, self.collection, schema=schema, index_params=params)
+        # Strong consistency: a gallery reads its own writes (the count check, a search right after an add)
+        self._call(client.create_collection, self.collection, schema=schema, index_params=params,
+                   consistency_level="Strong")
 
     def _check(self, verify: bool) -> None:
         """Refuse a collection that is not what dagh committed: another code length, shrunk, changed."""
@@ -452,7 +454,7 @@ class _CollectionRecord(_Record):
             schema.add_field("unused", DataType.BINARY_VECTOR, dim=8)  # Milvus wants a vector field
             params = self.client.prepare_index_params()
             params.add_index("unused", index_type="BIN_FLAT", metric_type="HAMMING")
-            self.client.create_collection(self.name, schema=schema, index_params=params)
+            self.client.create_collection(self.name, schema=schema, index_params=params, consistency_level="Strong")
         self.client.upsert(self.name, [{"key": "record", "value": json.dumps(record), "unused": b"\0"}])
 
 
