@@ -68,14 +68,14 @@ def main(out: str, n: int = 20_000, bits: int = 48) -> None:
             reference = HammingIndex(bits)
             reference.add(codes, ids)
             exact_d, exact_i = reference.search(queries, 10)
-            flat = MilvusGallery.open(uri, "flat", bits)
+            flat = MilvusGallery.open(uri, "flat", bits, consistency="Strong")  # sees the rows just added
             flat.add(codes, ids)
             flat.client.flush("flat")
             got_d, got_i = flat.search(queries, 10)
             results["bin_flat_equal"] = bool(np.array_equal(got_d, exact_d))
             results["bin_flat_ids_equal"] = bool(np.array_equal(got_i, exact_i))
             flat.close()
-            ivf = MilvusGallery.open(uri, "ivf", bits, index="BIN_IVF_FLAT", nlist=256)
+            ivf = MilvusGallery.open(uri, "ivf", bits, index="BIN_IVF_FLAT", nlist=256)  # Bounded: after a reload
             ivf.add(codes, ids)
             ivf.client.flush("ivf")
             results["ivf_indexed_rows"] = _wait_indexed(ivf.client, "ivf", n)  # until then Milvus scans: exact

@@ -42,6 +42,11 @@ BATCH_ROWS = 50_000
 LABEL_BYTES = 256
 SITE_BYTES = 64
 RECORD_SUFFIX = ".dagh-gallery.json"
+CONSISTENCY = ("Bounded", "Strong", "Session", "Eventually")
+# What dagh reads to check integrity (the count, the ids, the record) must be current: Strong. Searches use
+# the gallery's level: Milvus' default Bounded answers at once from a view seconds old; Strong waits for
+# the server's latest timestamp, about 200 ms a search on the standalone server measured here.
+STRONG = {"consistency_level": "Strong"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
@@ -85,14 +90,19 @@ class MilvusGallery:
         self.client, self.collection, self.bits = client, collection, int(bits)
         self.index, self.nprobe, self._record, self.uri = index, int(nprobe), record, uri
         self.row_bytes = (self.bits + 7) // 8
+        self.consistency = "Bounded"
         self.labels = _LabelCache(self)
 
     # -- opening ------------------------------------------------------------------------------------
     @classmethod
     def open(cls, uri: str | os.PathLike, collection: str, bits: int, *, index: str = "BIN_FLAT",
-             nlist: int = 1024, nprobe: int = 16, create: bool = True, verify: bool = True) -> MilvusGallery:
+             nlist: int = 1024, nprobe: int = 16, create: bool = True, verify: bool = True,
+             consistency: str = "Bounded") -> MilvusGallery:
         """Open (or, with ``create``, make) the gallery ``collection`` at ``uri``: a Milvus Lite file path
-        (``people.db``) or a server (``http://host:19530``)."""
+        (``people.db``) or a server (``http://host:19530``). ``consistency``: what searches see on a server
+        (see CONSISTENCY; Milvus Lite is always current)."""
+        if consistency not in CONSISTENCY:
+            raise ConfigError(f"consistency must be one of {CONSISTENCY}, got {consistency!r}")
         from dagh._optional import require
 
         if not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 32768:
@@ -114,6 +124,7 @@ class MilvusGallery:
             raise MilvusGalleryError(f"cannot open Milvus at {uri!r}: {_first_line(exc)}") from None
         record = _SidecarRecord(Path(uri), collection) if local else _CollectionRecord(client, collection)
         gallery = cls(client, collection, bits, index, nprobe, record, uri)
+        gallery.consistency = consistency
         exists = gallery._call(client.has_collection, collection)
         if not exists:
             if record.read() is not None:
@@ -139,9 +150,7 @@ class MilvusGallery:
         params = client.prepare_index_params()
         extra = {"nlist": int(nlist)} if index == "BIN_IVF_FLAT" else {}
         params.add_index("code", index_type=index, metric_type="HAMMING", params=extra)
-        # Strong consistency: a gallery reads its own writes (the count check, a search right after an add)
-        self._call(client.create_collection, self.collection, schema=schema, index_params=params,
-                   consistency_level="Strong")
+        self._call(client.create_collection, self.collection, schema=schema, index_params=params)
 
     def _check(self, verify: bool) -> None:
         """Refuse a collection that is not what dagh committed: another code length, shrunk, changed."""
@@ -170,7 +179,7 @@ class MilvusGallery:
 
     # -- the verbs ----------------------------------------------------------------------------------
     def __len__(self) -> int:
-        rows = self._call(self.client.query, self.collection, filter="", output_fields=["count(*)"])
+        rows = self._call(self.client.query, self.collection, filter="", output_fields=["count(*)"], **STRONG)
         return int(rows[0]["count(*)"])
 
     def ids(self) -> np.ndarray:
@@ -190,7 +199,7 @@ class MilvusGallery:
         for start in range(0, len(ids), MAX_LIMIT):
             chunk = ", ".join(str(int(i)) for i in ids[start:start + MAX_LIMIT])
             for row in self._call(self.client.query, self.collection, filter=f"id in [{chunk}]",
-                                  output_fields=["id", "code"]):
+                                  output_fields=["id", "code"], **STRONG):
                 out[int(row["id"])] = _code_bytes(row["code"])
         return out
 
@@ -201,7 +210,7 @@ class MilvusGallery:
     def _rows(self, fields: list[str]) -> list[dict]:
         out = []
         iterator = self._call(self.client.query_iterator, self.collection, batch_size=MAX_LIMIT, filter="",
-                              output_fields=fields)
+                              output_fields=fields, **STRONG)
         while True:
             page = iterator.next()
             if not page:
@@ -316,14 +325,16 @@ class MilvusGallery:
                 raise ConfigError(f"site {site!r}: up to 64 letters, digits and . : @ / - _ or spaces")
             where = f'site == "{site}"'
         return self._call(self.client.search, self.collection, data=[q.tobytes() for q in queries], limit=limit,
-                          filter=where, output_fields=["label"], search_params=params, anns_field="code")
+                          filter=where, output_fields=["label"], search_params=params, anns_field="code",
+                          consistency_level=self.consistency)
 
     def _present(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` the collection holds."""
         found = []
         for start in range(0, len(ids), MAX_LIMIT):
             chunk = ", ".join(str(int(i)) for i in ids[start:start + MAX_LIMIT])
-            rows = self._call(self.client.query, self.collection, filter=f"id in [{chunk}]", output_fields=["id"])
+            rows = self._call(self.client.query, self.collection, filter=f"id in [{chunk}]", output_fields=["id"],
+                              **STRONG)
             found.extend(row["id"] for row in rows)
         return np.asarray(sorted(found), np.int64)
 
@@ -381,7 +392,7 @@ class _LabelCache:
     def get(self, id_: int, default=None):
         if id_ not in self._names:
             rows = self._gallery._call(self._gallery.client.query, self._gallery.collection,
-                                       filter=f"id in [{int(id_)}]", output_fields=["label"])
+                                       filter=f"id in [{int(id_)}]", output_fields=["label"], **STRONG)
             self.remember(int(id_), rows[0]["label"] if rows else None)
         name = self._names.get(id_)
         return default if name is None else name
@@ -441,7 +452,7 @@ class _CollectionRecord(_Record):
     def read(self) -> dict | None:
         if not self.client.has_collection(self.name):
             return None
-        rows = self.client.query(self.name, filter="key == 'record'", output_fields=["value"])
+        rows = self.client.query(self.name, filter="key == 'record'", output_fields=["value"], **STRONG)
         return _valid_record(json.loads(rows[0]["value"]) if rows else None, self.where)
 
     def write(self, record: dict) -> None:
@@ -454,7 +465,7 @@ class _CollectionRecord(_Record):
             schema.add_field("unused", DataType.BINARY_VECTOR, dim=8)  # Milvus wants a vector field
             params = self.client.prepare_index_params()
             params.add_index("unused", index_type="BIN_FLAT", metric_type="HAMMING")
-            self.client.create_collection(self.name, schema=schema, index_params=params, consistency_level="Strong")
+            self.client.create_collection(self.name, schema=schema, index_params=params)
         self.client.upsert(self.name, [{"key": "record", "value": json.dumps(record), "unused": b"\0"}])
 
 
