@@ -105,6 +105,7 @@ class Recognizer:
         self.template = encoder.preprocess.face_template
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # add / remove, one at a time; recognize takes no lock for the gallery
+        self._remote = labels is not None and not isinstance(labels, dict)  # names live in the gallery (Milvus)
 
     @classmethod
     def open(cls, export_dir: str | os.PathLike, gallery: Any, *, detector: str | Detector = "retinaface",
@@ -206,7 +207,7 @@ class Recognizer:
             raise ConfigError(f"this gallery names its codes: pass names=, one per code ({len(ids)})")
         if self.labels is None and names is not None:
             raise ConfigError("this gallery has no names (a version-2 file): add codes without names=")
-        if not isinstance(self.labels, (dict, type(None))):  # a Milvus gallery keeps names beside the codes
+        if self._remote:  # a Milvus gallery keeps names beside the codes
             self.index.add(codes, ids, labels=names)
             return
         with self._writer:

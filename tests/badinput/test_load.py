@@ -50,15 +50,19 @@ def _serial(bits, state, queries, k):
     return _REFERENCES[key][1].search(queries, k)
 
 
-def _run(threads, duration, records, states, most_s=60.0):
-    """Start the threads; return after ``duration`` once there are 100 results over 20 changes (a cold numba
-    cache compiles the kernels on the first calls), or after ``most_s``."""
+def _run(threads, stop, errors, duration, records, states, most_s=60.0):
+    """Start the threads; after ``duration``, once there are 100 results over 20 changes (or ``most_s``),
+    stop and join them, and fail on any error they met."""
     for thread in threads:
         thread.start()
     began = time.monotonic()
     time.sleep(duration)
     while (len(records) < 100 or max(states) - min(states) < 20) and time.monotonic() - began < most_s:
         time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
@@ -89,11 +93,7 @@ def test_hamming_index_searches_while_the_gallery_changes(backend):
 
     writer = threading.Thread(target=_writer, args=(index, states, stop, np.random.default_rng(1), bits))
     threads = [writer] + [threading.Thread(target=searcher, args=(s,)) for s in range(SEARCHERS)]
-    _run(threads, DURATION_S, records, states)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    _run(threads, stop, errors, DURATION_S, records, states)
     spanning = 0
     for before, after, queries, (distances, ids) in records:
         spanning += after > before
@@ -145,11 +145,7 @@ def test_recognizer_recognizes_while_people_are_enrolled_and_removed(export_dir)
     writer = threading.Thread(target=_writer, args=(recognizer.index, states, stop, np.random.default_rng(3), bits,
                                                     add, remove))
     threads = [writer] + [threading.Thread(target=watcher, args=(s,)) for s in range(SEARCHERS)]
-    _run(threads, DURATION_S, records, states)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    _run(threads, stop, errors, DURATION_S, records, states)
     for before, after, which, matches in records:
         assert len(matches) == 1
         match = matches[0]

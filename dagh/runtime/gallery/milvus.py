@@ -195,17 +195,21 @@ class MilvusGallery:
 
     def fetch(self, ids: np.ndarray) -> dict[int, bytes]:
         """The packed code of each of ``ids`` the collection holds."""
-        out = {}
-        for start in range(0, len(ids), MAX_LIMIT):
-            chunk = ", ".join(str(int(i)) for i in ids[start:start + MAX_LIMIT])
-            for row in self._call(self.client.query, self.collection, filter=f"id in [{chunk}]",
-                                  output_fields=["id", "code"], **STRONG):
-                out[int(row["id"])] = _code_bytes(row["code"])
-        return out
+        return {int(row["id"]): _code_bytes(row["code"]) for row in self._by_ids(ids, ["id", "code"])}
 
     def holding(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` the collection holds (sorted)."""
-        return self._present(np.asarray(ids, np.int64).reshape(-1))
+        return np.asarray(sorted(row["id"] for row in self._by_ids(ids, ["id"])), np.int64)
+
+    def _by_ids(self, ids: np.ndarray, fields: list[str]) -> list[dict]:
+        """The rows of ``ids`` the collection holds, asked in pages of MAX_LIMIT ids (Strong: current)."""
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        rows = []
+        for start in range(0, len(ids), MAX_LIMIT):
+            chunk = ", ".join(str(int(i)) for i in ids[start:start + MAX_LIMIT])
+            rows.extend(self._call(self.client.query, self.collection, filter=f"id in [{chunk}]",
+                                   output_fields=fields, **STRONG))
+        return rows
 
     def _rows(self, fields: list[str]) -> list[dict]:
         out = []
@@ -226,14 +230,13 @@ class MilvusGallery:
         labels = [""] * len(ids) if labels is None else [str(v) for v in labels]
         if len(labels) != len(ids):
             raise DataError(f"{len(ids)} codes but {len(labels)} labels")
-        if not isinstance(site, str) or not re.fullmatch(r"[\w.:@/ -]{0,64}", site):
-            raise DataError(f"site {site!r}: up to 64 letters, digits and . : @ / - _ or spaces")
+        _check_site(site, DataError)
         for value, limit, what in [(v, LABEL_BYTES, "label") for v in labels] + [(site, SITE_BYTES, "site")]:
             if len(value.encode("utf-8")) > limit:
                 raise DataError(f"{what} {value[:40]!r}... is longer than {limit} bytes of UTF-8")
         if not len(ids):
             return
-        present = self._present(ids) if len(self) else ids[:0]  # into an empty collection: nothing to ask
+        present = self.holding(ids) if len(self) else ids[:0]  # into an empty collection: nothing to ask
         if len(present):
             raise DataError(f"ids {present[:5].tolist()} are in gallery {self.collection!r} already: an id names "
                             "one code (push skips the ones it holds)")
@@ -252,7 +255,7 @@ class MilvusGallery:
         ids = np.asarray(ids).reshape(-1)
         if ids.size and not np.issubdtype(ids.dtype, np.integer):
             raise DataError(f"ids must be integers, got {ids.dtype}")
-        present = self._present(ids.astype(np.int64))
+        present = self.holding(ids.astype(np.int64))
         if len(present):
             self._commit(-len(present), _id_digest(present), lambda: self._call(
                 self.client.delete, self.collection, ids=[int(i) for i in present]))
@@ -321,22 +324,11 @@ class MilvusGallery:
     def _search(self, queries: np.ndarray, limit: int, params: dict, site: str | None = None) -> list:
         where = ""
         if site is not None:
-            if not isinstance(site, str) or not re.fullmatch(r"[\w.:@/ -]{0,64}", site):
-                raise ConfigError(f"site {site!r}: up to 64 letters, digits and . : @ / - _ or spaces")
+            _check_site(site, ConfigError)
             where = f'site == "{site}"'
         return self._call(self.client.search, self.collection, data=[q.tobytes() for q in queries], limit=limit,
                           filter=where, output_fields=["label"], search_params=params, anns_field="code",
                           consistency_level=self.consistency)
-
-    def _present(self, ids: np.ndarray) -> np.ndarray:
-        """Which of ``ids`` the collection holds."""
-        found = []
-        for start in range(0, len(ids), MAX_LIMIT):
-            chunk = ", ".join(str(int(i)) for i in ids[start:start + MAX_LIMIT])
-            rows = self._call(self.client.query, self.collection, filter=f"id in [{chunk}]", output_fields=["id"],
-                              **STRONG)
-            found.extend(row["id"] for row in rows)
-        return np.asarray(sorted(found), np.int64)
 
     def _packed(self, codes: np.ndarray, name: str) -> np.ndarray:
         """Packed uint8 rows (or +1/-1 codes [n, bits], packed here), checked: the byte length, zero padding."""
@@ -391,8 +383,7 @@ class _LabelCache:
 
     def get(self, id_: int, default=None):
         if id_ not in self._names:
-            rows = self._gallery._call(self._gallery.client.query, self._gallery.collection,
-                                       filter=f"id in [{int(id_)}]", output_fields=["label"], **STRONG)
+            rows = self._gallery._by_ids(np.asarray([id_]), ["label"])
             self.remember(int(id_), rows[0]["label"] if rows else None)
         name = self._names.get(id_)
         return default if name is None else name
@@ -487,6 +478,12 @@ def _check_lite_file(path: Path, create: bool) -> None:
                                      "restore it, or delete it to start an empty gallery")
     elif not create:
         raise MilvusGalleryError(f"Milvus Lite database {str(path)!r} does not exist")
+
+
+def _check_site(site: Any, error: type[DaghError]) -> None:
+    """A site name is also put into filter expressions: only characters that cannot end the string."""
+    if not isinstance(site, str) or not re.fullmatch(r"[\w.:@/ -]{0,64}", site):
+        raise error(f"site {site!r}: up to 64 letters, digits and . : @ / - _ or spaces")
 
 
 def _code_bytes(value: Any) -> bytes:
